@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing, starts the
+# services the tests need (a real Kafka broker on 127.0.0.1), runs formatting and
+# lint checks and every test, and stops what it started.
+#
+#   scripts/test.sh                 everything (what CI runs)
+#   scripts/test.sh -- NAME         extra arguments go to `cargo test` (e.g. a test filter)
+#
+# Environment:
+#   CARGO_TARGET_DIR        build cache, default ~/.cache/musicaly/target (kept between runs)
+#   MUSICALY_TEST_KAFKA_PORT  port of the test broker (default 19092, away from a dev broker on 9092)
+#   MUSICALY_SKIP_LINT=1    skip rustfmt/clippy
+#   MUSICALY_LONG=1         also run the long soaks and full benchmarks (not in CI)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+log() { printf '\n== test.sh: %s\n' "$*" >&2; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/musicaly/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+started=$(date +%s)
+
+log "toolchain"
+if ! command -v cargo >/dev/null; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; else
+    echo "cargo not found: install Rust with rustup (https://rustup.rs) and re-run" >&2; exit 1; fi
+fi
+command -v java >/dev/null || { echo "java (17+) not found: apt-get install openjdk-17-jre-headless" >&2; exit 1; }
+command -v mvn >/dev/null || [ -d "${XDG_CACHE_HOME:-$HOME/.cache}/musicaly" ] || { echo "mvn not found: apt-get install maven" >&2; exit 1; }
+scripts/fetch-duckdb.sh
+
+log "Kafka"
+export MUSICALY_KAFKA_PORT="${MUSICALY_TEST_KAFKA_PORT:-19092}"
+export MUSICALY_KAFKA_PARTITIONS="${MUSICALY_KAFKA_PARTITIONS:-4}"
+cleanup() { scripts/kafka.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+scripts/kafka.sh start >/dev/null
+export MUSICALY_TEST_KAFKA="127.0.0.1:$MUSICALY_KAFKA_PORT"
+# Tests that need Kafka fail (never skip) when this is set.
+export MUSICALY_REQUIRE_SERVICES=1
+
+if [ "${MUSICALY_SKIP_LINT:-0}" != 1 ]; then
+  log "rustfmt"
+  cargo fmt --check
+  log "clippy"
+  cargo clippy --release --all-targets -- -D warnings
+fi
+
+log "build"
+cargo build --release --all-targets
+log "tests"
+cargo test --release "$@"
+
+log "passed in $(( $(date +%s) - started ))s"

@@ -1,0 +1,200 @@
+//! Decoder actor: raw JSON messages → Arrow columns per table, bad messages →
+//! dead letters with their reason. CPU-bound, so each decoder runs on its own
+//! arbiter (thread); a partition always goes to the same decoder, which keeps the
+//! single-stream splitter's per-session state in one place.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use arrow::array::RecordBatch;
+
+use super::{SourceBatch, SourceId};
+use crate::columns::TableColumns;
+use crate::event::{self, DecodeError, DecodeLimits, Routing, SingleStreamSplitter, Table};
+use crate::metrics::Metrics;
+
+// ---- messages ----
+
+/// Decode one batch.
+#[derive(Message)]
+#[rtype(result = "Result<DecodedBatch, DecodeFailure>")]
+pub struct Decode(pub SourceBatch);
+
+/// A message that could not be decoded, kept whole.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub offset: i64,
+    pub error: DecodeError,
+    pub raw: Vec<u8>,
+}
+
+/// The typed result of a batch.
+#[derive(Debug, Clone)]
+pub struct DecodedBatch {
+    pub source: SourceId,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Non-empty tables only.
+    pub tables: Vec<(Table, RecordBatch)>,
+    pub dead: Vec<DeadLetter>,
+}
+
+impl DecodedBatch {
+    pub fn rows(&self, table: Table) -> usize {
+        self.tables
+            .iter()
+            .filter(|(t, _)| *t == table)
+            .map(|(_, b)| b.num_rows())
+            .sum()
+    }
+}
+
+/// Building the Arrow batch failed: a bug, not bad input (input errors are dead letters).
+#[derive(Debug, thiserror::Error)]
+#[error("decoding {source_id}: {message}")]
+pub struct DecodeFailure {
+    pub source_id: SourceId,
+    pub message: String,
+}
+
+// ---- actor ----
+
+pub struct Decoder {
+    limits: DecodeLimits,
+    columns: [TableColumns; 4],
+    splitters: HashMap<SourceId, SingleStreamSplitter>,
+    routes: Vec<Table>,
+    metrics: Arc<Metrics>,
+    mailbox: usize,
+}
+
+impl Decoder {
+    pub fn new(limits: DecodeLimits, metrics: Arc<Metrics>, mailbox: usize) -> Decoder {
+        Decoder {
+            limits,
+            columns: Default::default(),
+            splitters: HashMap::new(),
+            routes: Vec::with_capacity(4),
+            metrics,
+            mailbox,
+        }
+    }
+
+    /// Decodes a batch synchronously (also used by benchmarks and tests).
+    pub fn decode(&mut self, batch: SourceBatch) -> Result<DecodedBatch, DecodeFailure> {
+        let SourceBatch { source, raw, .. } = batch;
+        let routing = Routing::for_topic(&source.topic);
+        let mut dead = Vec::new();
+        for (offset, payload) in raw.iter() {
+            let parsed = event::parse(payload, &self.limits);
+            let ev = match parsed {
+                Ok(ev) => ev,
+                Err(error) => {
+                    dead.push(DeadLetter {
+                        offset,
+                        error,
+                        raw: payload.to_vec(),
+                    });
+                    continue;
+                }
+            };
+            self.routes.clear();
+            match routing {
+                Routing::Direct(t) => self.routes.push(t),
+                Routing::SingleStream => self
+                    .splitters
+                    .entry(source.clone())
+                    .or_default()
+                    .tables(&ev, &mut self.routes),
+            }
+            // Validate against every table first: a message lands everywhere or nowhere.
+            if let Some(error) = self
+                .routes
+                .iter()
+                .find_map(|t| ev.validate(*t, &self.limits).err())
+            {
+                dead.push(DeadLetter {
+                    offset,
+                    error,
+                    raw: payload.to_vec(),
+                });
+                continue;
+            }
+            for t in &self.routes {
+                self.columns[t.index()].append(&ev, source.partition, offset);
+            }
+        }
+        let mut tables = Vec::new();
+        for t in Table::ALL {
+            let cols = &mut self.columns[t.index()];
+            if cols.is_empty() {
+                continue;
+            }
+            let rb = cols.finish(t).map_err(|e| DecodeFailure {
+                source_id: source.clone(),
+                message: e.to_string(),
+            })?;
+            tables.push((t, rb));
+        }
+        self.metrics
+            .record_decoded(&tables, dead.iter().map(|d| d.error.kind()));
+        Ok(DecodedBatch {
+            first_offset: raw.first_offset().unwrap_or(0),
+            last_offset: raw.last_offset().unwrap_or(-1),
+            source,
+            tables,
+            dead,
+        })
+    }
+}
+
+impl Actor for Decoder {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.mailbox);
+    }
+}
+
+impl Handler<Decode> for Decoder {
+    type Result = Result<DecodedBatch, DecodeFailure>;
+    fn handle(&mut self, msg: Decode, _ctx: &mut Context<Self>) -> Self::Result {
+        self.decode(msg.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::RawBatch;
+
+    #[test]
+    fn good_rows_land_and_bad_ones_are_dead_letters() {
+        let mut d = Decoder::new(DecodeLimits::default(), Arc::new(Metrics::default()), 4);
+        let mut raw = RawBatch::default();
+        raw.push(
+            10,
+            br#"{"ts":1541105830796,"sessionId":1,"level":"free","page":"Home","auth":"Guest"}"#,
+        );
+        raw.push(11, b"garbage");
+        raw.push(12, br#"{"ts":1541105830797,"sessionId":1,"level":"free"}"#);
+        let out = d
+            .decode(SourceBatch {
+                source: SourceId {
+                    topic: "page_view_events".into(),
+                    partition: 3,
+                },
+                raw,
+                read_at: std::time::Instant::now(),
+            })
+            .unwrap();
+        assert_eq!(out.rows(Table::PageView), 1);
+        let reasons: Vec<_> = out
+            .dead
+            .iter()
+            .map(|x| (x.offset, x.error.kind()))
+            .collect();
+        assert_eq!(reasons, vec![(11, "not_json"), (12, "missing_field")]);
+        assert_eq!((out.first_offset, out.last_offset), (10, 12));
+    }
+}

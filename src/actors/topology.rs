@@ -1,0 +1,116 @@
+//! Wiring: starts the decoder and lake-writer pools on their own arbiters
+//! (threads), and a partition actor per source partition. Must be used inside a
+//! running actix `System`.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use super::decode::Decoder;
+use super::partition::{Commit, PartitionActor, PartitionSummary};
+use super::{SourceBatch, SourceId};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::sinks::lake::{LakeStore, LakeWriter, SinkError};
+
+pub struct Topology {
+    decoders: Vec<Addr<Decoder>>,
+    writers: Vec<Addr<LakeWriter>>,
+    arbiters: Vec<Arbiter>,
+    pub lake: LakeStore,
+    pub metrics: Arc<Metrics>,
+    mailbox: usize,
+}
+
+/// A started partition: feed it batches, drop the sender to finish it, then await
+/// its summary.
+pub struct PartitionHandle {
+    pub input: mpsc::Sender<SourceBatch>,
+    pub done: oneshot::Receiver<PartitionSummary>,
+}
+
+impl Topology {
+    pub fn start(settings: &Settings, metrics: Arc<Metrics>) -> Result<Topology, SinkError> {
+        Self::start_with_delay(settings, metrics, std::time::Duration::ZERO)
+    }
+
+    /// `write_delay` slows every lake write down (backpressure tests only).
+    pub fn start_with_delay(
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+        write_delay: std::time::Duration,
+    ) -> Result<Topology, SinkError> {
+        let p = &settings.pipeline;
+        let lake = LakeStore::open(&settings.lake_location())?;
+        let limits = settings.decode_limits();
+        let mailbox = p.mailbox_capacity;
+        let mut arbiters = Vec::new();
+        let mut decoders = Vec::new();
+        for _ in 0..p.decode_threads {
+            let arb = Arbiter::new();
+            let m = metrics.clone();
+            decoders.push(Decoder::start_in_arbiter(&arb.handle(), move |_| {
+                Decoder::new(limits, m, mailbox)
+            }));
+            arbiters.push(arb);
+        }
+        let mut writers = Vec::new();
+        for _ in 0..p.writer_threads {
+            let arb = Arbiter::new();
+            let mut w = LakeWriter::new(lake.clone(), &settings.lake, metrics.clone(), mailbox)?;
+            w.delay = write_delay;
+            writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
+            arbiters.push(arb);
+        }
+        Ok(Topology {
+            decoders,
+            writers,
+            arbiters,
+            lake,
+            metrics,
+            mailbox,
+        })
+    }
+
+    /// Starts the actor of one partition. A partition always uses the same
+    /// decoder and writer (chosen by a stable hash), so its batches stay in order.
+    pub fn spawn_partition(&self, source: SourceId, committer: Arc<dyn Commit>) -> PartitionHandle {
+        let h = stable_hash(&source);
+        let (tx, rx) = mpsc::channel(self.mailbox);
+        let (done_tx, done_rx) = oneshot::channel();
+        PartitionActor {
+            decoder: self.decoders[h % self.decoders.len()].clone(),
+            writer: self.writers[h % self.writers.len()].clone(),
+            lake: self.lake.clone(),
+            committer,
+            metrics: self.metrics.clone(),
+            input: Some(rx),
+            done: Some(done_tx),
+            source,
+        }
+        .start();
+        PartitionHandle {
+            input: tx,
+            done: done_rx,
+        }
+    }
+
+    /// Stops the pools' threads.
+    pub fn stop(self) {
+        for a in self.arbiters {
+            a.stop();
+            let _ = a.join();
+        }
+    }
+}
+
+fn stable_hash(s: &SourceId) -> usize {
+    // FNV-1a: stable across runs and platforms.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.topic.bytes().chain(s.partition.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h as usize
+}

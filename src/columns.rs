@@ -1,0 +1,252 @@
+//! Columnar form of the event tables: Arrow schemas and the builders the decoder
+//! appends into. Column names keep eventsim's field names; `ts` is a UTC
+//! timestamp; `_partition`/`_offset` record where each row was read, which makes
+//! every row's identity checkable (a row per source message per table).
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::event::{RawEvent, Table};
+
+/// A column of an event table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Ts,
+    SessionId,
+    Page,
+    Auth,
+    Method,
+    Status,
+    Level,
+    ItemInSession,
+    City,
+    Zip,
+    State,
+    UserAgent,
+    Lat,
+    Lon,
+    UserId,
+    LastName,
+    FirstName,
+    Gender,
+    Registration,
+    Artist,
+    Song,
+    Duration,
+    Success,
+    Partition,
+    Offset,
+}
+
+use Col::*;
+
+const DEVICE_USER: [Col; 11] = [
+    City,
+    Zip,
+    State,
+    UserAgent,
+    Lat,
+    Lon,
+    UserId,
+    LastName,
+    FirstName,
+    Gender,
+    Registration,
+];
+
+fn columns(table: Table) -> Vec<Col> {
+    let mut cols = match table {
+        Table::PageView => vec![
+            Ts,
+            SessionId,
+            Page,
+            Auth,
+            Method,
+            Status,
+            Level,
+            ItemInSession,
+        ],
+        Table::Listen => vec![
+            Artist,
+            Song,
+            Duration,
+            Ts,
+            SessionId,
+            Auth,
+            Level,
+            ItemInSession,
+        ],
+        Table::Auth => vec![Ts, SessionId, Level, ItemInSession],
+        Table::StatusChange => vec![Ts, SessionId, Auth, Level, ItemInSession],
+    };
+    cols.extend(DEVICE_USER);
+    match table {
+        Table::PageView => cols.extend([Artist, Song, Duration]),
+        Table::Auth => cols.push(Success),
+        _ => {}
+    }
+    cols.extend([Partition, Offset]);
+    cols
+}
+
+fn field(col: Col) -> Field {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let (name, dt, nullable) = match col {
+        Ts => ("ts", ts, false),
+        SessionId => ("sessionId", DataType::Int64, false),
+        Page => ("page", DataType::Utf8, false),
+        Auth => ("auth", DataType::Utf8, true),
+        Method => ("method", DataType::Utf8, true),
+        Status => ("status", DataType::Int32, true),
+        Level => ("level", DataType::Utf8, false),
+        ItemInSession => ("itemInSession", DataType::Int32, true),
+        City => ("city", DataType::Utf8, true),
+        Zip => ("zip", DataType::Utf8, true),
+        State => ("state", DataType::Utf8, true),
+        UserAgent => ("userAgent", DataType::Utf8, true),
+        Lat => ("lat", DataType::Float64, true),
+        Lon => ("lon", DataType::Float64, true),
+        UserId => ("userId", DataType::Int64, true),
+        LastName => ("lastName", DataType::Utf8, true),
+        FirstName => ("firstName", DataType::Utf8, true),
+        Gender => ("gender", DataType::Utf8, true),
+        Registration => ("registration", DataType::Int64, true),
+        Artist => ("artist", DataType::Utf8, true),
+        Song => ("song", DataType::Utf8, true),
+        Duration => ("duration", DataType::Float64, true),
+        Success => ("success", DataType::Boolean, false),
+        Partition => ("_partition", DataType::Int32, false),
+        Offset => ("_offset", DataType::Int64, false),
+    };
+    Field::new(name, dt, nullable)
+}
+
+/// The Arrow schema of a table (cached).
+pub fn schema(table: Table) -> SchemaRef {
+    static SCHEMAS: OnceLock<[SchemaRef; 4]> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        Table::ALL.map(|t| {
+            Arc::new(Schema::new(
+                columns(t).into_iter().map(field).collect::<Vec<_>>(),
+            ))
+        })
+    })[table.index()]
+    .clone()
+}
+
+/// Builders for every column; a table's batch takes the columns it has.
+/// Reused across batches: `finish` empties them but keeps their capacity.
+#[derive(Default)]
+pub struct TableColumns {
+    rows: usize,
+    ts: TimestampMillisecondBuilder,
+    session_id: Int64Builder,
+    page: StringBuilder,
+    auth: StringBuilder,
+    method: StringBuilder,
+    status: Int32Builder,
+    level: StringBuilder,
+    item_in_session: Int32Builder,
+    city: StringBuilder,
+    zip: StringBuilder,
+    state: StringBuilder,
+    user_agent: StringBuilder,
+    lat: Float64Builder,
+    lon: Float64Builder,
+    user_id: Int64Builder,
+    last_name: StringBuilder,
+    first_name: StringBuilder,
+    gender: StringBuilder,
+    registration: Int64Builder,
+    artist: StringBuilder,
+    song: StringBuilder,
+    duration: Float64Builder,
+    success: BooleanBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+}
+
+impl TableColumns {
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends a validated event (see [`RawEvent::validate`]).
+    pub fn append(&mut self, ev: &RawEvent<'_>, partition: i32, offset: i64) {
+        self.rows += 1;
+        self.ts.append_value(ev.ts.unwrap_or_default());
+        self.session_id
+            .append_value(ev.session_id.unwrap_or_default());
+        self.page.append_value(ev.page.as_deref().unwrap_or(""));
+        self.auth.append_option(ev.auth.as_deref());
+        self.method.append_option(ev.method.as_deref());
+        self.status.append_option(ev.status);
+        self.level.append_value(ev.level.as_deref().unwrap_or(""));
+        self.item_in_session.append_option(ev.item_in_session);
+        self.city.append_option(ev.city.as_deref());
+        self.zip.append_option(ev.zip.as_deref());
+        self.state.append_option(ev.state.as_deref());
+        self.user_agent.append_option(ev.user_agent.as_deref());
+        self.lat.append_option(ev.lat);
+        self.lon.append_option(ev.lon);
+        self.user_id.append_option(ev.user_id);
+        self.last_name.append_option(ev.last_name.as_deref());
+        self.first_name.append_option(ev.first_name.as_deref());
+        self.gender.append_option(ev.gender.as_deref());
+        self.registration.append_option(ev.registration);
+        self.artist.append_option(ev.artist.as_deref());
+        self.song.append_option(ev.song.as_deref());
+        self.duration.append_option(ev.duration);
+        self.success.append_value(ev.success.unwrap_or(false));
+        self.partition.append_value(partition);
+        self.offset.append_value(offset);
+    }
+
+    /// Builds the table's record batch and empties every builder (columns the
+    /// table does not have were appended too, and are dropped here).
+    pub fn finish(&mut self, table: Table) -> Result<RecordBatch, arrow::error::ArrowError> {
+        // In `Col` declaration order.
+        let all: [ArrayRef; 25] = [
+            Arc::new(self.ts.finish().with_timezone("UTC")),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.page.finish()),
+            Arc::new(self.auth.finish()),
+            Arc::new(self.method.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.item_in_session.finish()),
+            Arc::new(self.city.finish()),
+            Arc::new(self.zip.finish()),
+            Arc::new(self.state.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.lat.finish()),
+            Arc::new(self.lon.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.last_name.finish()),
+            Arc::new(self.first_name.finish()),
+            Arc::new(self.gender.finish()),
+            Arc::new(self.registration.finish()),
+            Arc::new(self.artist.finish()),
+            Arc::new(self.song.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.success.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+        ];
+        self.rows = 0;
+        let arrays = columns(table)
+            .into_iter()
+            .map(|c| all[c as usize].clone())
+            .collect();
+        RecordBatch::try_new(schema(table), arrays)
+    }
+}

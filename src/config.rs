@@ -1,0 +1,337 @@
+//! Layered configuration: built-in defaults (`config/default.toml`, compiled in, so
+//! the file that documents every key is also the one that sets the defaults), then
+//! the user's file (`--config`), then environment variables
+//! `MUSICALY__SECTION__KEY`, then command-line flags.
+//!
+//! Every section denies unknown keys, and [`Settings::validate`] checks values, so a
+//! typo fails at start-up with the key, the value and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The documented defaults, compiled in.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("config: key `{key}` has value {value}, allowed: {allowed}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data: DataSettings,
+    pub simulate: SimulateSettings,
+    pub pipeline: PipelineSettings,
+    pub decode: DecodeSettings,
+    pub kafka: KafkaSettings,
+    pub lake: LakeSettings,
+    pub warehouse: WarehouseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateSettings {
+    pub nusers: u64,
+    pub config: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    pub partitions: u32,
+    pub batch_max_events: usize,
+    pub batch_max_age_ms: u64,
+    pub decode_threads: usize,
+    pub writer_threads: usize,
+    pub mailbox_capacity: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeSettings {
+    pub max_message_bytes: usize,
+    pub min_ts: String,
+    pub max_ts: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub topics: Vec<String>,
+    pub auto_offset_reset: String,
+    pub idle_exit_secs: u64,
+    /// Extra librdkafka properties (SASL/SSL, fetch sizes...), passed through.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    pub path: String,
+    pub compression: String,
+    pub zstd_level: i32,
+    pub row_group_rows: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseSettings {
+    pub path: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+/// Values set on the command line, applied last.
+pub type Overrides = Vec<(&'static str, String)>;
+
+impl Settings {
+    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let mut b = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(f) = file {
+            b = b.add_source(
+                config::File::from(f)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("MUSICALY")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("kafka.topics"),
+        );
+        for (k, v) in overrides {
+            b = b.set_override(*k, v.as_str())?;
+        }
+        let s: Settings = b.build()?.try_deserialize()?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn invalid(
+            key: &'static str,
+            value: impl std::fmt::Display,
+            allowed: &'static str,
+        ) -> ConfigError {
+            ConfigError::Invalid {
+                key,
+                value: format!("\"{value}\""),
+                allowed,
+            }
+        }
+        let p = &self.pipeline;
+        if p.partitions == 0 || p.partitions > 1024 {
+            return Err(invalid("pipeline.partitions", p.partitions, "1..=1024"));
+        }
+        if p.batch_max_events == 0 {
+            return Err(invalid(
+                "pipeline.batch_max_events",
+                p.batch_max_events,
+                "at least 1",
+            ));
+        }
+        if p.decode_threads == 0 || p.decode_threads > 256 {
+            return Err(invalid(
+                "pipeline.decode_threads",
+                p.decode_threads,
+                "1..=256",
+            ));
+        }
+        if p.writer_threads == 0 || p.writer_threads > 256 {
+            return Err(invalid(
+                "pipeline.writer_threads",
+                p.writer_threads,
+                "1..=256",
+            ));
+        }
+        if p.mailbox_capacity == 0 {
+            return Err(invalid(
+                "pipeline.mailbox_capacity",
+                p.mailbox_capacity,
+                "at least 1",
+            ));
+        }
+        if !matches!(self.lake.compression.as_str(), "zstd" | "snappy" | "none") {
+            return Err(invalid(
+                "lake.compression",
+                &self.lake.compression,
+                "zstd, snappy, none",
+            ));
+        }
+        if !(1..=22).contains(&self.lake.zstd_level) {
+            return Err(invalid("lake.zstd_level", self.lake.zstd_level, "1..=22"));
+        }
+        if self.lake.row_group_rows == 0 {
+            return Err(invalid(
+                "lake.row_group_rows",
+                self.lake.row_group_rows,
+                "at least 1",
+            ));
+        }
+        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
+            return Err(invalid(
+                "kafka.auto_offset_reset",
+                &self.kafka.auto_offset_reset,
+                "earliest, latest",
+            ));
+        }
+        if self.kafka.topics.is_empty() {
+            return Err(invalid(
+                "kafka.topics",
+                "[]",
+                "a non-empty list of topic names",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(invalid("log.format", &self.log.format, "text, json"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                &self.log.level,
+                "error, warn, info, debug, trace or a tracing filter such as musicaly=debug",
+            ));
+        }
+        if crate::time::parse_utc(&self.decode.min_ts).is_err() {
+            return Err(invalid(
+                "decode.min_ts",
+                &self.decode.min_ts,
+                "an ISO date-time such as 1990-01-01T00:00:00",
+            ));
+        }
+        if crate::time::parse_utc(&self.decode.max_ts).is_err() {
+            return Err(invalid(
+                "decode.max_ts",
+                &self.decode.max_ts,
+                "an ISO date-time such as 2100-01-01T00:00:00",
+            ));
+        }
+        for (key, v) in [
+            ("simulate.start_time", &self.simulate.start_time),
+            ("simulate.end_time", &self.simulate.end_time),
+        ] {
+            if !v.is_empty() && crate::time::parse_utc(v).is_err() {
+                return Err(invalid(
+                    key,
+                    v,
+                    "empty (relative to now) or an ISO date-time such as 2026-11-01T00:00:00",
+                ));
+            }
+        }
+        if self.simulate.nusers == 0 {
+            return Err(invalid(
+                "simulate.nusers",
+                self.simulate.nusers,
+                "at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The lake location: `lake.path`, or `<data.dir>/lake`.
+    pub fn lake_location(&self) -> String {
+        if self.lake.path.is_empty() {
+            self.data.dir.join("lake").to_string_lossy().into_owned()
+        } else {
+            self.lake.path.clone()
+        }
+    }
+
+    /// The warehouse file: `warehouse.path`, or `<data.dir>/warehouse.duckdb`.
+    pub fn warehouse_path(&self) -> PathBuf {
+        if self.warehouse.path.is_empty() {
+            self.data.dir.join("warehouse.duckdb")
+        } else {
+            PathBuf::from(&self.warehouse.path)
+        }
+    }
+
+    pub fn decode_limits(&self) -> crate::event::DecodeLimits {
+        crate::event::DecodeLimits {
+            max_message_bytes: self.decode.max_message_bytes,
+            // validated above
+            min_ts_ms: crate::time::parse_utc(&self.decode.min_ts).unwrap_or(0),
+            max_ts_ms: crate::time::parse_utc(&self.decode.max_ts).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// The effective settings as TOML (`musicaly config`).
+pub fn render_toml(s: &Settings) -> String {
+    toml::to_string_pretty(s).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load(None, &vec![]).unwrap();
+        assert_eq!(s.kafka.topics.len(), 4);
+        assert_eq!(s.lake.compression, "zstd");
+    }
+
+    #[test]
+    fn bad_value_names_key_value_and_allowed() {
+        let err = Settings::load(None, &vec![("lake.compression", "lz5".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lake.compression"), "{err}");
+        assert!(err.contains("lz5"), "{err}");
+        assert!(err.contains("zstd, snappy, none"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[pipeline]\nbatch_max_event = 5\n").unwrap();
+        let err = Settings::load(Some(&f), &vec![]).unwrap_err().to_string();
+        assert!(err.contains("batch_max_event"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = Settings::load(None, &vec![("pipeline.partitions", "many".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("partitions"), "{err}");
+    }
+}

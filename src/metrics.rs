@@ -1,0 +1,126 @@
+//! Pipeline counters, shared by every actor through an `Arc`. Plain atomics: no
+//! lock on the hot path, one update per batch. Rendered in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use arrow::array::RecordBatch;
+
+use crate::event::Table;
+
+const DEAD_KINDS: [&str; 6] = [
+    "invalid_utf8",
+    "oversized",
+    "not_json",
+    "wrong_type",
+    "missing_field",
+    "ts_out_of_range",
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub messages_in: AtomicU64,
+    pub batches_in: AtomicU64,
+    rows_decoded: [AtomicU64; 4],
+    rows_written: [AtomicU64; 4],
+    dead_letters: [AtomicU64; 6],
+    pub files_written: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub commits: AtomicU64,
+    pub write_retries: AtomicU64,
+    /// End-to-end latency (source read → durable in the lake), milliseconds.
+    latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+}
+
+impl Metrics {
+    /// Counts decoded rows per table, and dead letters by reason kind.
+    pub fn record_decoded<'a>(
+        &self,
+        tables: &[(Table, RecordBatch)],
+        dead_kinds: impl Iterator<Item = &'a str>,
+    ) {
+        for (t, b) in tables {
+            self.rows_decoded[t.index()].fetch_add(b.num_rows() as u64, Relaxed);
+        }
+        for kind in dead_kinds {
+            if let Some(i) = DEAD_KINDS.iter().position(|k| *k == kind) {
+                self.dead_letters[i].fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn record_written(&self, table: Table, rows: usize) {
+        self.rows_written[table.index()].fetch_add(rows as u64, Relaxed);
+    }
+
+    pub fn record_latency_ms(&self, ms: u64) {
+        if let Ok(mut h) = self.latency.lock() {
+            let h = h.get_or_insert_with(|| {
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
+                    .expect("valid histogram bounds")
+            });
+            let _ = h.record(ms.clamp(1, 3_600_000));
+        }
+    }
+
+    pub fn rows_written(&self, table: Table) -> u64 {
+        self.rows_written[table.index()].load(Relaxed)
+    }
+
+    pub fn dead_letters_total(&self) -> u64 {
+        self.dead_letters.iter().map(|x| x.load(Relaxed)).sum()
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render_prometheus(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP musicaly_messages_in_total Messages read from the source.\n# TYPE musicaly_messages_in_total counter\nmusicaly_messages_in_total {}", self.messages_in.load(Relaxed));
+        let _ = writeln!(s, "# HELP musicaly_rows_written_total Rows durable in the lake, per table.\n# TYPE musicaly_rows_written_total counter");
+        for t in Table::ALL {
+            let _ = writeln!(
+                s,
+                "musicaly_rows_written_total{{table=\"{}\"}} {}",
+                t.name(),
+                self.rows_written(t)
+            );
+        }
+        let _ = writeln!(s, "# HELP musicaly_dead_letters_total Messages rejected by the decoder, per reason.\n# TYPE musicaly_dead_letters_total counter");
+        for (i, k) in DEAD_KINDS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "musicaly_dead_letters_total{{reason=\"{k}\"}} {}",
+                self.dead_letters[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# TYPE musicaly_lake_files_total counter\nmusicaly_lake_files_total {}",
+            self.files_written.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# TYPE musicaly_lake_bytes_total counter\nmusicaly_lake_bytes_total {}",
+            self.bytes_written.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# TYPE musicaly_commits_total counter\nmusicaly_commits_total {}",
+            self.commits.load(Relaxed)
+        );
+        if let Ok(h) = self.latency.lock() {
+            if let Some(h) = h.as_ref() {
+                let _ = writeln!(s, "# HELP musicaly_e2e_latency_ms End-to-end latency, source read to durable.\n# TYPE musicaly_e2e_latency_ms summary");
+                for q in [0.5, 0.9, 0.99] {
+                    let _ = writeln!(
+                        s,
+                        "musicaly_e2e_latency_ms{{quantile=\"{q}\"}} {}",
+                        h.value_at_quantile(q)
+                    );
+                }
+                let _ = writeln!(s, "musicaly_e2e_latency_ms_count {}", h.len());
+            }
+        }
+        s
+    }
+}

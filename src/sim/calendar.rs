@@ -1,0 +1,149 @@
+//! Time shaping of session starts: the daily warp, and rejection on weekends and
+//! US federal holidays (observed dates), as eventsim does.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+const DAY: i64 = 86_400;
+
+/// Shifts a session start (epoch seconds) so that density is lowest near 03:00
+/// and highest near 15:00: `t + trunc(damping * 86400 * sin(2π (s - 10800) / 86400))`.
+pub fn daily_warp(t: i64, damping: f64) -> i64 {
+    let s = t.rem_euclid(DAY) as f64;
+    let shift =
+        damping * DAY as f64 * (2.0 * std::f64::consts::PI * (s - 10_800.0) / DAY as f64).sin();
+    t + shift.trunc() as i64
+}
+
+/// Off days: Saturday, Sunday, and observed US federal holidays.
+pub fn is_off_day(day: i64) -> bool {
+    let Some(d) = NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|e| e.checked_add_signed(chrono::Duration::days(day)))
+    else {
+        return false;
+    };
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun) || is_federal_holiday(d)
+}
+
+fn nth_weekday(year: i32, month: u32, wd: Weekday, n: u8) -> Option<NaiveDate> {
+    NaiveDate::from_weekday_of_month_opt(year, month, wd, n)
+}
+
+fn last_weekday(year: i32, month: u32, wd: Weekday) -> Option<NaiveDate> {
+    (1..=5)
+        .rev()
+        .find_map(|n| NaiveDate::from_weekday_of_month_opt(year, month, wd, n))
+}
+
+/// A fixed-date holiday falling on Saturday is observed on Friday, on Sunday on Monday.
+fn observed(d: NaiveDate) -> NaiveDate {
+    match d.weekday() {
+        Weekday::Sat => d.pred_opt().unwrap_or(d),
+        Weekday::Sun => d.succ_opt().unwrap_or(d),
+        _ => d,
+    }
+}
+
+pub fn is_federal_holiday(d: NaiveDate) -> bool {
+    let y = d.year();
+    let fixed = |m, day| NaiveDate::from_ymd_opt(y, m, day).map(observed);
+    let mut days = vec![
+        fixed(1, 1),
+        nth_weekday(y, 1, Weekday::Mon, 3),
+        nth_weekday(y, 2, Weekday::Mon, 3),
+        last_weekday(y, 5, Weekday::Mon),
+        fixed(7, 4),
+        nth_weekday(y, 9, Weekday::Mon, 1),
+        nth_weekday(y, 10, Weekday::Mon, 2),
+        fixed(11, 11),
+        nth_weekday(y, 11, Weekday::Thu, 4),
+        fixed(12, 25),
+        // New Year's Day of next year observed on Dec 31.
+        NaiveDate::from_ymd_opt(y + 1, 1, 1).map(observed),
+    ];
+    if y >= 2021 {
+        days.push(fixed(6, 19));
+    }
+    days.into_iter().flatten().any(|h| h == d)
+}
+
+/// Probability of rejecting a session start at `t` (epoch seconds): a trapezoid
+/// over each run of off days, rising from 0 at (midnight before the run − offset)
+/// to `damping` over `scale` minutes, and falling symmetrically after the run.
+pub fn weekend_rejection(t: i64, damping: f64, offset_min: f64, scale_min: f64) -> f64 {
+    if damping <= 0.0 {
+        return 0.0;
+    }
+    let day = t.div_euclid(DAY);
+    let off = offset_min * 60.0;
+    let scale = (scale_min * 60.0).max(1.0);
+    let mut best: f64 = 0.0;
+    // offset and scale are under a day in practice; look one day either side.
+    for k in [day - 1, day, day + 1] {
+        if !is_off_day(k) {
+            continue;
+        }
+        let mut start = k;
+        while start > k - 14 && is_off_day(start - 1) {
+            start -= 1;
+        }
+        let mut end = k + 1;
+        while end < k + 14 && is_off_day(end) {
+            end += 1;
+        }
+        let (s, e) = ((start * DAY) as f64, (end * DAY) as f64);
+        let tf = t as f64;
+        let g = ((tf - (s - off)) / scale)
+            .min(((e + off) - tf) / scale)
+            .clamp(0.0, 1.0);
+        best = best.max(g);
+    }
+    damping * best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day_of(y: i32, m: u32, d: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+            .num_days()
+    }
+
+    #[test]
+    fn holidays() {
+        assert!(is_federal_holiday(
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+        )); // Thanksgiving
+        assert!(is_federal_holiday(
+            NaiveDate::from_ymd_opt(2026, 7, 3).unwrap()
+        )); // July 4 is a Saturday
+        assert!(!is_federal_holiday(
+            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
+        ));
+    }
+
+    #[test]
+    fn weekend_ramp() {
+        // 2026-11-28 is a Saturday.
+        let sat = day_of(2026, 11, 28) * DAY;
+        assert_eq!(weekend_rejection(sat + 12 * 3600, 0.5, 180.0, 360.0), 0.5);
+        // Wednesday noon: no damping.
+        assert_eq!(
+            weekend_rejection(sat - 3 * DAY + 12 * 3600, 0.5, 180.0, 360.0),
+            0.0
+        );
+        // Friday 21:00 = midnight - 180 min: ramp starts, 0.
+        assert_eq!(weekend_rejection(sat - 3 * 3600, 0.5, 180.0, 360.0), 0.0);
+        // Saturday 00:00: 180 of 360 minutes into the ramp.
+        assert!((weekend_rejection(sat, 0.5, 180.0, 360.0) - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn warp_is_identity_at_3_and_15() {
+        assert_eq!(daily_warp(3 * 3600, 0.1), 3 * 3600);
+        assert_eq!(daily_warp(15 * 3600, 0.1), 15 * 3600);
+        assert!(daily_warp(9 * 3600, 0.1) > 9 * 3600);
+    }
+}

@@ -1,0 +1,360 @@
+//! eventsim's JSON config, read as it is, and compiled into a state machine the
+//! simulator can step through with one uniform draw per event.
+//!
+//! A state is the 5-tuple (page, method, status, auth, level). Transitions of a
+//! state are stored as cumulative probabilities; a draw past the last one ends
+//! the session.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("eventsim config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("eventsim config: not valid JSON of eventsim's format: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("eventsim config: {0}")]
+    Invalid(String),
+}
+
+fn default_alpha() -> f64 {
+    60.0
+}
+fn default_beta() -> f64 {
+    259_200.0
+}
+fn default_damping() -> f64 {
+    0.0625
+}
+fn default_weekend_damping() -> f64 {
+    0.5
+}
+fn default_wd_offset() -> f64 {
+    180.0
+}
+fn default_wd_scale() -> f64 {
+    360.0
+}
+fn default_session_gap() -> f64 {
+    1800.0
+}
+
+/// The config file as eventsim reads it. Numbers may be written as floats.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventsimConfig {
+    pub seed: Option<f64>,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default = "default_beta")]
+    pub beta: f64,
+    #[serde(default = "default_damping")]
+    pub damping: f64,
+    #[serde(rename = "weekend-damping", default = "default_weekend_damping")]
+    pub weekend_damping: f64,
+    #[serde(rename = "weekend-damping-offset", default = "default_wd_offset")]
+    pub weekend_damping_offset: f64,
+    #[serde(rename = "weekend-damping-scale", default = "default_wd_scale")]
+    pub weekend_damping_scale: f64,
+    #[serde(rename = "session-gap", default = "default_session_gap")]
+    pub session_gap: f64,
+    #[serde(rename = "churned-state")]
+    pub churned_state: Option<String>,
+    #[serde(rename = "show-user-details", default)]
+    pub show_user_details: Vec<ShowDetails>,
+    #[serde(default)]
+    pub levels: Vec<LevelWeight>,
+    #[serde(default)]
+    pub auths: Vec<AuthWeight>,
+    #[serde(rename = "new-session", default)]
+    pub new_session: Vec<NewSession>,
+    #[serde(rename = "new-user-auth")]
+    pub new_user_auth: Option<String>,
+    #[serde(rename = "new-user-level")]
+    pub new_user_level: Option<String>,
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
+    #[serde(rename = "n-users")]
+    pub n_users: Option<f64>,
+    #[serde(rename = "growth-rate")]
+    pub growth_rate: Option<f64>,
+    #[serde(rename = "first-user-id")]
+    pub first_user_id: Option<f64>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShowDetails {
+    pub auth: String,
+    pub show: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LevelWeight {
+    pub level: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthWeight {
+    pub auth: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewSession {
+    #[serde(flatten)]
+    pub state: StateSpec,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Hash)]
+pub struct StateSpec {
+    pub page: String,
+    pub method: String,
+    #[serde(deserialize_with = "int_from_number")]
+    pub status: i32,
+    pub auth: String,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Transition {
+    pub source: StateSpec,
+    pub dest: StateSpec,
+    pub p: f64,
+}
+
+fn int_from_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        Ok(v as i32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "status {v} is not an integer"
+        )))
+    }
+}
+
+impl EventsimConfig {
+    pub fn from_json(text: &str) -> Result<EventsimConfig, ModelError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<EventsimConfig, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// Our built-in config (written for musicaly, same format as eventsim's).
+    pub fn builtin() -> EventsimConfig {
+        Self::from_json(include_str!("../../config/eventsim-default.json"))
+            .expect("the built-in eventsim config is valid")
+    }
+}
+
+/// A state of the machine, with its outgoing transitions.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub page: String,
+    pub method: String,
+    pub status: i32,
+    pub auth: String,
+    pub level: String,
+    /// (cumulative probability, destination state index)
+    pub next: Vec<(f64, usize)>,
+    pub is_redirect: bool,
+    pub is_next_song: bool,
+    pub is_login: bool,
+    pub is_status_change: bool,
+}
+
+/// The compiled model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub cfg: EventsimConfig,
+    pub states: Vec<State>,
+    /// (auth, level) → cumulative weights over initial state indices.
+    pub new_session: HashMap<(String, String), Vec<(f64, usize)>>,
+    pub show_details: HashMap<String, bool>,
+}
+
+impl Model {
+    /// Compiles and checks a config: every state used in `new-session` and
+    /// `transitions` must be consistent; a state's probabilities must not sum above
+    /// 1; every auth used must have a `show-user-details` entry.
+    pub fn compile(cfg: EventsimConfig) -> Result<Model, ModelError> {
+        let mut index: HashMap<StateSpec, usize> = HashMap::new();
+        let mut states: Vec<State> = Vec::new();
+        let mut intern = |spec: &StateSpec, states: &mut Vec<State>| -> usize {
+            *index.entry(spec.clone()).or_insert_with(|| {
+                states.push(State {
+                    page: spec.page.clone(),
+                    method: spec.method.clone(),
+                    status: spec.status,
+                    auth: spec.auth.clone(),
+                    level: spec.level.clone(),
+                    next: Vec::new(),
+                    is_redirect: (300..400).contains(&spec.status),
+                    is_next_song: spec.page == "NextSong",
+                    is_login: spec.page == "Login",
+                    is_status_change: spec.page == "Submit Upgrade"
+                        || spec.page == "Submit Downgrade",
+                });
+                states.len() - 1
+            })
+        };
+        for t in &cfg.transitions {
+            if !(0.0..=1.0).contains(&t.p) {
+                return Err(ModelError::Invalid(format!(
+                    "transition from {} to {} has p = {}, allowed 0..=1",
+                    describe(&t.source),
+                    describe(&t.dest),
+                    t.p
+                )));
+            }
+            let s = intern(&t.source, &mut states);
+            let d = intern(&t.dest, &mut states);
+            let cum = states[s].next.last().map_or(0.0, |x| x.0) + t.p;
+            states[s].next.push((cum, d));
+        }
+        for st in &states {
+            if let Some((sum, _)) = st.next.last() {
+                if *sum > 1.0 + 1e-9 {
+                    return Err(ModelError::Invalid(format!(
+                        "transitions from state (page {:?}, method {}, status {}, auth {:?}, level {:?}) sum to {sum:.6}, above 1",
+                        st.page, st.method, st.status, st.auth, st.level
+                    )));
+                }
+            }
+        }
+        let mut new_session: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
+        for ns in &cfg.new_session {
+            let Some(&i) = index.get(&ns.state) else {
+                return Err(ModelError::Invalid(format!(
+                    "new-session entry {} is not a state of any transition",
+                    describe(&ns.state)
+                )));
+            };
+            if ns.weight < 0.0 {
+                return Err(ModelError::Invalid(format!(
+                    "new-session entry {} has negative weight {}",
+                    describe(&ns.state),
+                    ns.weight
+                )));
+            }
+            let list = new_session
+                .entry((ns.state.auth.clone(), ns.state.level.clone()))
+                .or_default();
+            let cum = list.last().map_or(0.0, |x| x.0) + ns.weight;
+            list.push((cum, i));
+        }
+        let show_details: HashMap<String, bool> = cfg
+            .show_user_details
+            .iter()
+            .map(|s| (s.auth.clone(), s.show))
+            .collect();
+        for st in &states {
+            if !show_details.contains_key(&st.auth) {
+                return Err(ModelError::Invalid(format!(
+                    "auth {:?} (used by page {:?}) has no show-user-details entry",
+                    st.auth, st.page
+                )));
+            }
+        }
+        for a in cfg.auths.iter().filter(|a| a.weight > 0.0) {
+            for l in cfg.levels.iter().filter(|l| l.weight > 0.0) {
+                if !new_session.contains_key(&(a.auth.clone(), l.level.clone())) {
+                    return Err(ModelError::Invalid(format!(
+                        "initial users may have auth {:?} and level {:?}, but new-session has no state for them",
+                        a.auth, l.level
+                    )));
+                }
+            }
+        }
+        if cfg.levels.iter().all(|l| l.weight <= 0.0) || cfg.auths.iter().all(|a| a.weight <= 0.0) {
+            return Err(ModelError::Invalid(
+                "levels and auths need at least one positive weight each".into(),
+            ));
+        }
+        Ok(Model {
+            cfg,
+            states,
+            new_session,
+            show_details,
+        })
+    }
+
+    pub fn shows_details(&self, auth: &str) -> bool {
+        self.show_details.get(auth).copied().unwrap_or(false)
+    }
+}
+
+fn describe(s: &StateSpec) -> String {
+    format!(
+        "(page {:?}, method {}, status {}, auth {:?}, level {:?})",
+        s.page, s.method, s.status, s.auth, s.level
+    )
+}
+
+/// Picks from cumulative weights with a uniform draw in [0, total).
+pub fn pick_cumulative(list: &[(f64, usize)], u: f64) -> Option<usize> {
+    let total = list.last()?.0;
+    let x = u * total;
+    let i = list.partition_point(|(c, _)| *c <= x);
+    list.get(i.min(list.len() - 1)).map(|x| x.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_compiles() {
+        let m = Model::compile(EventsimConfig::builtin()).unwrap();
+        assert!(m.states.iter().any(|s| s.is_next_song));
+    }
+
+    #[test]
+    fn rejects_sum_above_one() {
+        let mut cfg = EventsimConfig::builtin();
+        let first = cfg.transitions[0].clone();
+        let mut extra = first.clone();
+        extra.p = 0.99;
+        cfg.transitions.push(extra);
+        let err = Model::compile(cfg).unwrap_err().to_string();
+        assert!(err.contains("above 1"), "{err}");
+        assert!(err.contains(&first.source.page), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_new_session_state() {
+        let mut cfg = EventsimConfig::builtin();
+        cfg.new_session[0].state.page = "Nowhere".into();
+        let err = Model::compile(cfg).unwrap_err().to_string();
+        assert!(err.contains("Nowhere"), "{err}");
+    }
+
+    #[test]
+    fn rejects_missing_show_details() {
+        let mut cfg = EventsimConfig::builtin();
+        cfg.show_user_details.retain(|s| s.auth != "Logged In");
+        let err = Model::compile(cfg).unwrap_err().to_string();
+        assert!(err.contains("show-user-details"), "{err}");
+    }
+
+    #[test]
+    fn pick_is_by_interval() {
+        let l = [(1.0, 10), (3.0, 20)];
+        assert_eq!(pick_cumulative(&l, 0.0), Some(10));
+        assert_eq!(pick_cumulative(&l, 0.34), Some(20));
+        assert_eq!(pick_cumulative(&l, 0.999), Some(20));
+    }
+}

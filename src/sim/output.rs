@@ -1,0 +1,171 @@
+//! Where `musicaly simulate` writes: a directory (one NDJSON file per topic, named
+//! `<topic>.json`), a file (single-stream dialect), stdout, or Kafka. The
+//! in-process output used by `musicaly run` lives with the in-process source.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use super::{Emit, SimError, Stream};
+use crate::event::Table;
+
+fn io(e: std::io::Error) -> SimError {
+    SimError::Output(e.to_string())
+}
+
+/// NDJSON files: a directory with `<topic>.json` per topic, or one file for the
+/// single-stream dialect.
+pub struct FileOutput {
+    files: Vec<Option<BufWriter<File>>>,
+}
+
+impl FileOutput {
+    pub fn directory(dir: &Path) -> Result<FileOutput, SimError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SimError::Output(format!("creating {}: {e}", dir.display())))?;
+        let mut files = Vec::new();
+        for t in Table::ALL {
+            let p = dir.join(format!("{}.json", t.name()));
+            let f = File::create(&p)
+                .map_err(|e| SimError::Output(format!("creating {}: {e}", p.display())))?;
+            files.push(Some(BufWriter::with_capacity(1 << 20, f)));
+        }
+        Ok(FileOutput { files })
+    }
+
+    pub fn single_file(path: &Path) -> Result<FileOutput, SimError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let f = File::create(path)
+            .map_err(|e| SimError::Output(format!("creating {}: {e}", path.display())))?;
+        Ok(FileOutput {
+            files: vec![Some(BufWriter::with_capacity(1 << 20, f))],
+        })
+    }
+}
+
+impl Emit for FileOutput {
+    fn emit(&mut self, stream: Stream, _key: i64, payload: &[u8]) -> Result<(), SimError> {
+        let i = match stream {
+            Stream::Topic(t) if self.files.len() == 4 => t.index(),
+            _ => 0,
+        };
+        if let Some(w) = self.files[i].as_mut() {
+            w.write_all(payload).map_err(io)?;
+            w.write_all(b"\n").map_err(io)?;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), SimError> {
+        for w in self.files.iter_mut().flatten() {
+            w.flush().map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// NDJSON on stdout, all streams interleaved.
+pub struct StdoutOutput(BufWriter<std::io::Stdout>);
+
+impl StdoutOutput {
+    pub fn new() -> StdoutOutput {
+        StdoutOutput(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+    }
+}
+
+impl Default for StdoutOutput {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Emit for StdoutOutput {
+    fn emit(&mut self, _stream: Stream, _key: i64, payload: &[u8]) -> Result<(), SimError> {
+        self.0.write_all(payload).map_err(io)?;
+        self.0.write_all(b"\n").map_err(io)
+    }
+    fn finish(&mut self) -> Result<(), SimError> {
+        self.0.flush().map_err(io)
+    }
+}
+
+/// One Kafka message per event on the stream's topic, keyed by user id (or
+/// unkeyed, like eventsim, with `keyed = false`). eventsim's single stream goes to
+/// `single_topic`.
+pub struct KafkaOutput {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    keyed: bool,
+    single_topic: String,
+    /// `<prefix><table>` for each table.
+    topics: Vec<String>,
+    key_buf: itoa::Buffer,
+}
+
+impl KafkaOutput {
+    pub fn new(
+        brokers: &str,
+        keyed: bool,
+        single_topic: &str,
+        topic_prefix: &str,
+    ) -> Result<KafkaOutput, SimError> {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "500000")
+            .set("compression.type", "lz4")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "120000")
+            .create()
+            .map_err(|e| SimError::Output(format!("Kafka producer for {brokers}: {e}")))?;
+        Ok(KafkaOutput {
+            producer,
+            keyed,
+            single_topic: single_topic.to_string(),
+            topics: Table::ALL
+                .iter()
+                .map(|t| format!("{topic_prefix}{}", t.name()))
+                .collect(),
+            key_buf: itoa::Buffer::new(),
+        })
+    }
+}
+
+impl Emit for KafkaOutput {
+    fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError> {
+        let topic = match stream {
+            Stream::Single => self.single_topic.as_str(),
+            Stream::Topic(t) => self.topics[t.index()].as_str(),
+        };
+        let key_str = self.key_buf.format(key);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+        if self.keyed {
+            record = record.key(key_str.as_bytes());
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    // Backpressure: wait for the broker to drain the local queue.
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => {
+                    return Err(SimError::Output(format!("Kafka produce to {topic}: {e}")))
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SimError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| SimError::Output(format!("Kafka flush: {e}")))
+    }
+}

@@ -1,0 +1,5 @@
+//! Sinks: where decoded batches become durable (the Parquet lake) and where the
+//! lake becomes queryable (the DuckDB warehouse).
+
+pub mod lake;
+pub mod warehouse;

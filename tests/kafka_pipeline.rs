@@ -1,0 +1,117 @@
+//! Through a real Kafka broker: simulate into four topics, run `musicaly pipeline`
+//! until it has consumed everything, stop it with SIGTERM, and check that the
+//! lake holds exactly the events produced, per topic, once each.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const SIM: [&str; 8] = [
+    "-n",
+    "120",
+    "-s",
+    "2026-11-02T00:00:00",
+    "-e",
+    "2026-11-03T12:00:00",
+    "-r",
+    "5",
+];
+
+#[test]
+fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
+    let Some(brokers) = kafka() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("{}.", unique("e2e"));
+    let topics: Vec<String> = TABLES.iter().map(|t| format!("{prefix}{t}")).collect();
+
+    // What was produced: the same simulation, to files.
+    let sim_dir = tmp.path().join("sim");
+    run_ok(bin().arg("simulate").args(SIM).arg(&sim_dir));
+    let produced = count_lines(&sim_dir);
+
+    run_ok(
+        bin()
+            .arg("simulate")
+            .args(SIM)
+            .args(["-k", &brokers, "--topic-prefix", &prefix]),
+    );
+
+    let data = tmp.path().join("data");
+    let mut child = bin()
+        .args([
+            "pipeline",
+            "--brokers",
+            &brokers,
+            "--group",
+            &unique("g"),
+            "--topics",
+            &topics.join(","),
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("MUSICALY__PIPELINE__BATCH_MAX_AGE_MS", "300")
+        .env("MUSICALY__PIPELINE__BATCH_MAX_EVENTS", "700")
+        .spawn()
+        .unwrap();
+
+    let lake = data.join("lake");
+    let c = duck();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = produced.iter().all(|(t, n)| lake_rows(&c, &lake, t) >= *n);
+        if done {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pipeline exited early with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pipeline did not consume everything in time"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // SIGTERM: stop reading, flush, commit, exit 0.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_timeout(&mut child, Duration::from_secs(60));
+    assert!(status.success(), "pipeline exit status {status}");
+
+    for (table, n) in &produced {
+        let rows = lake_rows(&c, &lake, table);
+        assert_eq!(rows, *n, "{table}: lake rows vs produced");
+        assert_eq!(
+            lake_identities(&c, &lake, table),
+            *n,
+            "{table}: distinct (partition, offset)"
+        );
+    }
+    // The lake's files name the real topics and partitions.
+    let partitions: i64 = c
+        .query_row(
+            &format!(
+                "SELECT count(DISTINCT _partition) FROM read_parquet('{}')",
+                lake_glob(&lake, "page_view_events")
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        partitions > 1,
+        "expected several partitions, got {partitions}"
+    );
+}
+
+fn wait_timeout(child: &mut std::process::Child, d: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + d;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("process did not exit within {d:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
