@@ -3,6 +3,7 @@
 //! 1. active users, stream hours, active users per state;
 //! 2. gender composition, and per gender listeners of the top 5 artists;
 //! 3. top 10 songs and top 10 artists by listens.
+//!
 //! Ties are broken by name so the answer is deterministic.
 
 use std::fmt::Write as _;

@@ -59,6 +59,15 @@ pub enum SinkError {
 #[rtype(result = "Result<WriteReport, SinkError>")]
 pub struct Write(pub DecodedBatch);
 
+/// One encoded file: path relative to the lake, Parquet bytes, its table
+/// (None for dead letters) and its rows.
+struct EncodedFile {
+    rel: String,
+    bytes: Vec<u8>,
+    table: Option<Table>,
+    rows: usize,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct WriteReport {
     pub files: usize,
@@ -226,10 +235,7 @@ impl LakeWriter {
     }
 
     /// Encodes every file of a batch: (relative path, bytes, table, rows).
-    fn encode(
-        &self,
-        batch: &DecodedBatch,
-    ) -> Result<Vec<(String, Vec<u8>, Option<Table>, usize)>, SinkError> {
+    fn encode(&self, batch: &DecodedBatch) -> Result<Vec<EncodedFile>, SinkError> {
         let name = file_name(&batch.source, batch.first_offset, batch.last_offset);
         let mut files = Vec::new();
         for (table, rb) in &batch.tables {
@@ -239,7 +245,12 @@ impl LakeWriter {
             })? {
                 let rel = format!("{}/{}/{}", table.name(), hour_partition(hour), name);
                 let bytes = self.to_parquet(&part, &rel)?;
-                files.push((rel, bytes, Some(*table), part.num_rows()));
+                files.push(EncodedFile {
+                    rel,
+                    bytes,
+                    table: Some(*table),
+                    rows: part.num_rows(),
+                });
             }
         }
         if !batch.dead.is_empty() {
@@ -250,7 +261,12 @@ impl LakeWriter {
                 })?;
             let rel = format!("{DEAD_LETTERS}/topic={}/{}", batch.source.topic, name);
             let bytes = self.to_parquet(&rb, &rel)?;
-            files.push((rel, bytes, None, batch.dead.len()));
+            files.push(EncodedFile {
+                rel,
+                bytes,
+                table: None,
+                rows: batch.dead.len(),
+            });
         }
         Ok(files)
     }
@@ -363,7 +379,13 @@ impl Handler<Write> for LakeWriter {
                 tokio::time::sleep(delay).await;
             }
             let mut report = WriteReport::default();
-            for (rel, bytes, table, rows) in files {
+            for EncodedFile {
+                rel,
+                bytes,
+                table,
+                rows,
+            } in files
+            {
                 let path = lake.path(&rel);
                 let len = bytes.len();
                 lake.store
