@@ -82,6 +82,7 @@ pub struct KafkaSettings {
     pub topics: Vec<String>,
     pub auto_offset_reset: String,
     pub idle_exit_secs: u64,
+    pub revoke_timeout_secs: u64,
     /// Extra librdkafka properties (SASL/SSL, fetch sizes...), passed through.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,

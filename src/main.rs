@@ -505,21 +505,31 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
         async move {
             spawn_signal_watch(stop.clone());
             let topo = Topology::start(&settings, metrics)?;
+            // The Kafka source polls on its own thread; the actors run here.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let thread = {
+                let settings = settings.clone();
+                let spawner = topo.spawner.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new().name("kafka-source".into()).spawn(move || {
+                    let _ = tx.send(source_kafka::run(&settings, spawner, stop));
+                })?
+            };
             let r = {
-                let run = source_kafka::run(&settings, &topo, stop.clone());
-                tokio::pin!(run);
+                tokio::pin!(rx);
                 // Once a stop is requested, the drain gets shutdown_timeout_secs.
                 loop {
                     tokio::select! {
-                        r = &mut run => break r,
+                        r = &mut rx => break r.map_err(|_| anyhow::anyhow!("the Kafka source thread panicked"))?,
                         _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
                             if stop.load(Ordering::Relaxed) {
-                                break tokio::time::timeout(timeout, &mut run).await.map_err(|_| anyhow::anyhow!("shutdown took longer than pipeline.shutdown_timeout_secs ({}s); uncommitted batches will be re-read on restart", timeout.as_secs()))?;
+                                break tokio::time::timeout(timeout, &mut rx).await.map_err(|_| anyhow::anyhow!("shutdown took longer than pipeline.shutdown_timeout_secs ({}s); uncommitted batches will be re-read on restart", timeout.as_secs()))?.map_err(|_| anyhow::anyhow!("the Kafka source thread panicked"))?;
                             }
                         }
                     }
                 }
             };
+            let _ = thread.join();
             topo.stop();
             anyhow::Ok(r?)
         }

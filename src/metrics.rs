@@ -29,6 +29,8 @@ pub struct Metrics {
     pub bytes_written: AtomicU64,
     pub commits: AtomicU64,
     pub write_retries: AtomicU64,
+    /// Consumer lag per topic-partition, from librdkafka statistics.
+    lag: Mutex<Vec<(String, i64)>>,
     /// End-to-end latency (source read → durable in the lake), milliseconds.
     latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
 }
@@ -61,6 +63,12 @@ impl Metrics {
                     .expect("valid histogram bounds")
             });
             let _ = h.record(ms.clamp(1, 3_600_000));
+        }
+    }
+
+    pub fn set_consumer_lag(&self, lags: Vec<(String, i64)>) {
+        if let Ok(mut l) = self.lag.lock() {
+            *l = lags;
         }
     }
 
@@ -108,6 +116,12 @@ impl Metrics {
             "# TYPE musicaly_commits_total counter\nmusicaly_commits_total {}",
             self.commits.load(Relaxed)
         );
+        if let Ok(l) = self.lag.lock() {
+            let _ = writeln!(s, "# HELP musicaly_consumer_lag Messages behind the partition's high watermark.\n# TYPE musicaly_consumer_lag gauge");
+            for (tp, lag) in l.iter() {
+                let _ = writeln!(s, "musicaly_consumer_lag{{partition=\"{tp}\"}} {lag}");
+            }
+        }
         if let Ok(h) = self.latency.lock() {
             if let Some(h) = h.as_ref() {
                 let _ = writeln!(s, "# HELP musicaly_e2e_latency_ms End-to-end latency, source read to durable.\n# TYPE musicaly_e2e_latency_ms summary");

@@ -1,26 +1,40 @@
-//! Kafka source for `musicaly pipeline`: joins the consumer group, and feeds each
-//! assigned topic-partition's batches to its own partition actor. Offsets are
-//! committed by the partition actors, only after the batch is durable
-//! (`enable.auto.commit` is off).
+//! Kafka source for `musicaly pipeline`.
 //!
-//! Walking-skeleton limits (see the stream-core issue): batches are cut by one
-//! dispatcher reading the consumer's main queue; a full partition stalls the
-//! dispatcher (backpressure without per-partition pause); a rebalance that takes
-//! partitions away does not wait for their in-flight batch.
+//! One consumer in a consumer group (several `musicaly pipeline` processes with the
+//! same `kafka.group_id` share the partitions). A dedicated polling thread cuts
+//! batches per topic-partition and hands each to that partition's actor
+//! (see `partition.rs`), which decodes, writes and then commits.
+//!
+//! - **Backpressure per partition**: a batch is handed over with `try_send`; when
+//!   the partition's mailbox is full the batch is parked and the partition is
+//!   *paused* in the consumer, and resumed once the parked batch is accepted. The
+//!   polling thread never blocks on a slow partition, other partitions keep
+//!   flowing, and memory stays bounded by mailboxes plus librdkafka's prefetch
+//!   (`queued.max.messages.kbytes`, set in `kafka.properties`).
+//! - **Rebalances**: before partitions are revoked (`pre_rebalance`, which runs on
+//!   the polling thread and holds up the rebalance), their open batches are
+//!   flushed and we wait for their actors to make everything durable and commit.
+//!   If that takes longer than `kafka.revoke_timeout_secs` the process exits
+//!   (systemd restarts it) rather than keep writing a partition another consumer
+//!   now owns: that is what keeps "exactly once" across rebalances.
+//! - Offsets are committed only by the partition actors, after the data is
+//!   durable (`enable.auto.commit=false`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::partition::{Commit, PartitionSummary};
-use super::topology::{PartitionHandle, Topology};
+use super::topology::{PartitionHandle, Spawner};
 use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
 
@@ -30,18 +44,59 @@ pub enum SourceError {
     Client { brokers: String, message: String },
 }
 
-/// Logs rebalances; the dispatcher creates partition actors as messages arrive.
-pub struct LoggingContext;
+type Key = (Arc<str>, i32);
 
-impl ClientContext for LoggingContext {}
+/// One assigned partition as the polling thread sees it.
+struct Open {
+    source: SourceId,
+    handle: PartitionHandle,
+    batch: RawBatch,
+    started: Option<Instant>,
+    /// A batch the actor's mailbox had no room for; the partition is paused.
+    parked: Option<SourceBatch>,
+}
 
-impl ConsumerContext for LoggingContext {
-    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
-        tracing::info!(rebalance = ?r, "rebalance: before");
+struct State {
+    open: HashMap<Key, Open>,
+    finished: Vec<(SourceId, PartitionSummary)>,
+    to_pause: Vec<Key>,
+}
+
+/// The consumer's context: logs and handles rebalances, collects statistics.
+pub struct PipelineContext {
+    state: Mutex<State>,
+    committer: OnceLock<Arc<dyn Commit>>,
+    revoke_timeout: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (p, part) in &t.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    lags.push((format!("{topic}-{p}"), part.consumer_lag));
+                }
+            }
+        }
+        self.metrics.set_consumer_lag(lags);
     }
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
-        tracing::info!(rebalance = ?r, "rebalance: after");
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Revoke(tpl) => {
+                let keys: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                tracing::info!(partitions = keys.len(), "rebalance: revoking; finishing their batches first");
+                self.finish_partitions(|k| keys.iter().any(|(t, p)| **t == *k.0 && *p == k.1));
+            }
+            Rebalance::Assign(tpl) => tracing::info!(partitions = tpl.count(), "rebalance: assigning"),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
     }
+
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "offset commit failed");
@@ -49,7 +104,62 @@ impl ConsumerContext for LoggingContext {
     }
 }
 
-type Kc = StreamConsumer<LoggingContext>;
+impl PipelineContext {
+    /// Flushes and closes the partitions matching `which`, then waits until their
+    /// actors have made everything durable and committed.
+    fn finish_partitions(&self, which: impl Fn(&Key) -> bool) {
+        let mut waiting = Vec::new();
+        {
+            let Ok(mut st) = self.state.lock() else { return };
+            let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
+            for k in keys {
+                if let Some(mut o) = st.open.remove(&k) {
+                    for b in o.parked.take().into_iter().chain(take_batch(&mut o)) {
+                        if o.handle.input.blocking_send(b).is_err() {
+                            tracing::error!(source = %o.source, "partition actor stopped before its last batch");
+                        }
+                    }
+                    waiting.push((o.source, o.handle.done));
+                    // o.handle.input drops here: the actor finishes after its queue.
+                }
+            }
+        }
+        let deadline = Instant::now() + self.revoke_timeout;
+        let mut finished = Vec::new();
+        for (source, mut done) in waiting {
+            let summary = loop {
+                match done.try_recv() {
+                    Ok(s) => break s,
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break PartitionSummary::default(),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+                }
+                if Instant::now() > deadline {
+                    // Someone else may own this partition next: do not keep writing it.
+                    tracing::error!(%source, timeout_secs = self.revoke_timeout.as_secs(), "partition did not finish before revocation; exiting so that no other consumer's data is overwritten (uncommitted data will be re-read)");
+                    std::process::exit(3);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            finished.push((source, summary));
+        }
+        if let Ok(mut st) = self.state.lock() {
+            st.finished.extend(finished);
+        }
+    }
+}
+
+fn take_batch(o: &mut Open) -> Option<SourceBatch> {
+    if o.batch.is_empty() {
+        return None;
+    }
+    Some(SourceBatch {
+        source: o.source.clone(),
+        raw: o.batch.take(),
+        read_at: o.started.take().unwrap_or_else(Instant::now),
+    })
+}
+
+type Kc = BaseConsumer<PipelineContext>;
 
 struct KafkaCommit(Arc<Kc>);
 
@@ -58,13 +168,11 @@ impl Commit for KafkaCommit {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&source.topic, source.partition, Offset::Offset(next_offset))
             .map_err(|e| e.to_string())?;
-        self.0
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| e.to_string())
+        self.0.commit(&tpl, CommitMode::Sync).map_err(|e| e.to_string())
     }
 }
 
-pub fn consumer(settings: &Settings) -> Result<Arc<Kc>, SourceError> {
+fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceError> {
     let k = &settings.kafka;
     let err = |e: rdkafka::error::KafkaError| SourceError::Client {
         brokers: k.brokers.clone(),
@@ -77,112 +185,166 @@ pub fn consumer(settings: &Settings) -> Result<Arc<Kc>, SourceError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("queued.max.messages.kbytes", "32768")
+        .set("statistics.interval.ms", "5000")
         .set("enable.partition.eof", "false");
     for (key, v) in &k.properties {
         cfg.set(key, v);
     }
-    let c: Kc = cfg.create_with_context(LoggingContext).map_err(err)?;
+    let ctx = PipelineContext {
+        state: Mutex::new(State {
+            open: HashMap::new(),
+            finished: Vec::new(),
+            to_pause: Vec::new(),
+        }),
+        committer: OnceLock::new(),
+        revoke_timeout: Duration::from_secs(k.revoke_timeout_secs),
+        metrics: spawner.metrics.clone(),
+    };
+    let c: Kc = cfg.create_with_context(ctx).map_err(err)?;
     let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
     c.subscribe(&topics).map_err(err)?;
-    Ok(Arc::new(c))
+    let c = Arc::new(c);
+    let committer: Arc<dyn Commit> = Arc::new(KafkaCommit(c.clone()));
+    let _ = c.context().committer.set(committer);
+    Ok(c)
 }
 
-struct Open {
-    handle: PartitionHandle,
-    batch: RawBatch,
-    started: Option<Instant>,
-    source: SourceId,
+fn partition_list(keys: &[Key]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in keys {
+        tpl.add_partition(t, *p);
+    }
+    tpl
 }
 
 /// Consumes until `stop` is set (SIGTERM/SIGINT) or, when `kafka.idle_exit_secs`
-/// is set, until no message came for that long; then flushes every open batch
-/// and waits for every partition to commit. Call inside an actix `System`.
-pub async fn run(
-    settings: &Settings,
-    topology: &Topology,
-    stop: Arc<AtomicBool>,
-) -> Result<Vec<(SourceId, PartitionSummary)>, SourceError> {
-    let consumer = consumer(settings)?;
-    let committer: Arc<dyn Commit> = Arc::new(KafkaCommit(consumer.clone()));
+/// is set, until no message came for that long; then flushes every open batch and
+/// waits for every partition to commit. Blocking: run it on its own thread while
+/// the actix system runs the actors.
+pub fn run(settings: &Settings, spawner: Spawner, stop: Arc<AtomicBool>) -> Result<Vec<(SourceId, PartitionSummary)>, SourceError> {
+    let consumer = consumer(settings, &spawner)?;
+    let ctx = consumer.context();
+    let Some(committer) = ctx.committer.get().cloned() else {
+        return Err(SourceError::Client {
+            brokers: settings.kafka.brokers.clone(),
+            message: "committer not initialised".into(),
+        });
+    };
     let batch_max = settings.pipeline.batch_max_events;
     let max_age = Duration::from_millis(settings.pipeline.batch_max_age_ms);
-    let idle_exit = (settings.kafka.idle_exit_secs > 0)
-        .then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
-    let mut open: HashMap<(Arc<str>, i32), Open> = HashMap::new();
+    let idle_exit = (settings.kafka.idle_exit_secs > 0).then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
+    let tick = Duration::from_millis((settings.pipeline.batch_max_age_ms / 4).clamp(10, 250));
     let mut topics: HashMap<String, Arc<str>> = HashMap::new();
     let mut last_message = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(
-        (settings.pipeline.batch_max_age_ms / 4).max(10),
-    ));
+    let mut last_tick = Instant::now();
     tracing::info!(brokers = %settings.kafka.brokers, group = %settings.kafka.group_id, topics = ?settings.kafka.topics, "consuming");
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            tracing::info!("stop requested: flushing open batches");
-            break;
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(tick) {
+            Some(Ok(m)) => {
+                last_message = Instant::now();
+                let topic = match topics.get(m.topic()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = Arc::from(m.topic());
+                        topics.insert(m.topic().to_string(), t.clone());
+                        t
+                    }
+                };
+                let Ok(mut st) = ctx.state.lock() else { break };
+                let st = &mut *st;
+                let key = (topic.clone(), m.partition());
+                let o = st.open.entry(key.clone()).or_insert_with(|| {
+                    let source = SourceId {
+                        topic: topic.clone(),
+                        partition: m.partition(),
+                    };
+                    tracing::info!(%source, first_offset = m.offset(), "partition started");
+                    Open {
+                        handle: spawner.spawn_partition(source.clone(), committer.clone()),
+                        batch: RawBatch::default(),
+                        started: None,
+                        parked: None,
+                        source,
+                    }
+                });
+                o.started.get_or_insert_with(Instant::now);
+                o.batch.push(m.offset(), m.payload().unwrap_or(&[]));
+                if o.batch.len() >= batch_max && o.parked.is_none() && !offer(o) {
+                    st.to_pause.push(key);
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Kafka consumer error; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            None => {}
         }
-        tokio::select! {
-            msg = consumer.recv() => {
-                match msg {
-                    Ok(m) => {
-                        last_message = Instant::now();
-                        let topic = topics.entry(m.topic().to_string()).or_insert_with(|| Arc::from(m.topic())).clone();
-                        let key = (topic.clone(), m.partition());
-                        let o = open.entry(key).or_insert_with(|| {
-                            let source = SourceId { topic: topic.clone(), partition: m.partition() };
-                            tracing::info!(%source, first_offset = m.offset(), "partition started");
-                            Open { handle: topology.spawn_partition(source.clone(), committer.clone()), batch: RawBatch::default(), started: None, source }
-                        });
-                        o.started.get_or_insert_with(Instant::now);
-                        o.batch.push(m.offset(), m.payload().unwrap_or(&[]));
-                        if o.batch.len() >= batch_max {
-                            flush(o).await;
+        if last_tick.elapsed() >= tick {
+            last_tick = Instant::now();
+            let (pause, resume) = {
+                let Ok(mut st) = ctx.state.lock() else { break };
+                let st = &mut *st;
+                let mut resume = Vec::new();
+                for (k, o) in st.open.iter_mut() {
+                    if let Some(b) = o.parked.take() {
+                        match o.handle.input.try_send(b) {
+                            Ok(()) => resume.push(k.clone()),
+                            Err(TrySendError::Full(b)) => {
+                                o.parked = Some(b);
+                                continue;
+                            }
+                            Err(TrySendError::Closed(_)) => continue,
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Kafka consumer error; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    let aged = o.started.is_some_and(|s| s.elapsed() >= max_age);
+                    if (aged || o.batch.len() >= batch_max) && !offer(o) {
+                        st.to_pause.push(k.clone());
                     }
+                }
+                (std::mem::take(&mut st.to_pause), resume)
+            };
+            // A partition parked and accepted within the same tick needs no change.
+            let pause: Vec<Key> = pause.into_iter().filter(|k| !resume.contains(k)).collect();
+            if !pause.is_empty() {
+                tracing::debug!(partitions = pause.len(), "mailboxes full: pausing partitions");
+                if let Err(e) = consumer.pause(&partition_list(&pause)) {
+                    tracing::warn!(error = %e, "pause failed");
                 }
             }
-            _ = tick.tick() => {
-                for o in open.values_mut() {
-                    if o.started.is_some_and(|s| s.elapsed() >= max_age) {
-                        flush(o).await;
-                    }
+            if !resume.is_empty() {
+                if let Err(e) = consumer.resume(&partition_list(&resume)) {
+                    tracing::warn!(error = %e, "resume failed");
                 }
-                if idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
-                    tracing::info!("no message for kafka.idle_exit_secs: stopping");
-                    break;
-                }
+            }
+            if idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
+                tracing::info!("no message for kafka.idle_exit_secs: stopping");
+                break;
             }
         }
     }
-    let mut results = Vec::new();
-    let mut waiting = Vec::new();
-    for (_, mut o) in open.drain() {
-        flush(&mut o).await;
-        waiting.push((o.source, o.handle.done));
-        // dropping o.handle.input closes the partition's input
-    }
-    for (source, done) in waiting {
-        let s = done.await.unwrap_or_default();
-        results.push((source, s));
-    }
+    tracing::info!("stopping: flushing open batches and committing");
+    ctx.finish_partitions(|_| true);
+    consumer.unsubscribe();
+    let mut results = ctx.state.lock().map(|mut st| std::mem::take(&mut st.finished)).unwrap_or_default();
     results.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(results)
 }
 
-async fn flush(o: &mut Open) {
-    if o.batch.is_empty() {
-        return;
-    }
-    let batch = SourceBatch {
-        source: o.source.clone(),
-        raw: o.batch.take(),
-        read_at: o.started.take().unwrap_or_else(Instant::now),
-    };
-    // Waits while the partition's mailbox is full: backpressure on the consumer.
-    if o.handle.input.send(batch).await.is_err() {
-        tracing::error!(source = %o.source, "partition actor stopped; its batch will be re-read after a restart");
+/// Offers the open batch to the partition's actor. Returns false when the
+/// mailbox is full: the batch is parked and the partition must be paused.
+fn offer(o: &mut Open) -> bool {
+    let Some(b) = take_batch(o) else { return true };
+    match o.handle.input.try_send(b) {
+        Ok(()) => true,
+        Err(TrySendError::Full(b)) => {
+            o.parked = Some(b);
+            false
+        }
+        Err(TrySendError::Closed(_)) => {
+            tracing::error!(source = %o.source, "partition actor stopped; its data will be re-read after a restart");
+            true
+        }
     }
 }

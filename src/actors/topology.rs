@@ -15,9 +15,18 @@ use crate::metrics::Metrics;
 use crate::sinks::lake::{LakeStore, LakeWriter, SinkError};
 
 pub struct Topology {
+    pub spawner: Spawner,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Starts partition actors; cheap to clone and usable from any thread (the
+/// Kafka source calls it from its polling thread), the actors live on the
+/// system arbiter.
+#[derive(Clone)]
+pub struct Spawner {
     decoders: Vec<Addr<Decoder>>,
     writers: Vec<Addr<LakeWriter>>,
-    arbiters: Vec<Arbiter>,
+    home: ArbiterHandle,
     pub lake: LakeStore,
     pub metrics: Arc<Metrics>,
     mailbox: usize,
@@ -64,22 +73,39 @@ impl Topology {
             arbiters.push(arb);
         }
         Ok(Topology {
-            decoders,
-            writers,
+            spawner: Spawner {
+                decoders,
+                writers,
+                home: System::current().arbiter().clone(),
+                lake,
+                metrics,
+                mailbox,
+            },
             arbiters,
-            lake,
-            metrics,
-            mailbox,
         })
     }
 
+    pub fn spawn_partition(&self, source: SourceId, committer: Arc<dyn Commit>) -> PartitionHandle {
+        self.spawner.spawn_partition(source, committer)
+    }
+
+    /// Stops the pools' threads.
+    pub fn stop(self) {
+        for a in self.arbiters {
+            a.stop();
+            let _ = a.join();
+        }
+    }
+}
+
+impl Spawner {
     /// Starts the actor of one partition. A partition always uses the same
     /// decoder and writer (chosen by a stable hash), so its batches stay in order.
     pub fn spawn_partition(&self, source: SourceId, committer: Arc<dyn Commit>) -> PartitionHandle {
         let h = stable_hash(&source);
         let (tx, rx) = mpsc::channel(self.mailbox);
         let (done_tx, done_rx) = oneshot::channel();
-        PartitionActor {
+        let actor = PartitionActor {
             decoder: self.decoders[h % self.decoders.len()].clone(),
             writer: self.writers[h % self.writers.len()].clone(),
             lake: self.lake.clone(),
@@ -88,19 +114,11 @@ impl Topology {
             input: Some(rx),
             done: Some(done_tx),
             source,
-        }
-        .start();
+        };
+        PartitionActor::start_in_arbiter(&self.home, move |_| actor);
         PartitionHandle {
             input: tx,
             done: done_rx,
-        }
-    }
-
-    /// Stops the pools' threads.
-    pub fn stop(self) {
-        for a in self.arbiters {
-            a.stop();
-            let _ = a.join();
         }
     }
 }
