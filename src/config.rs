@@ -32,6 +32,7 @@ pub struct Settings {
     pub simulate: SimulateSettings,
     pub pipeline: PipelineSettings,
     pub decode: DecodeSettings,
+    pub stream: StreamSettings,
     pub kafka: KafkaSettings,
     pub lake: LakeSettings,
     pub warehouse: WarehouseSettings,
@@ -64,6 +65,18 @@ pub struct PipelineSettings {
     pub writer_threads: usize,
     pub mailbox_capacity: usize,
     pub shutdown_timeout_secs: u64,
+    pub write_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    pub enabled: bool,
+    pub session_gap_secs: u64,
+    pub lateness_secs: u64,
+    pub idle_partition_secs: u64,
+    pub window_secs: u64,
+    pub tick_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -187,6 +200,24 @@ impl Settings {
                 p.mailbox_capacity,
                 "at least 1",
             ));
+        }
+        let st = &self.stream;
+        if st.session_gap_secs == 0 {
+            return Err(invalid(
+                "stream.session_gap_secs",
+                st.session_gap_secs,
+                "at least 1",
+            ));
+        }
+        if st.window_secs == 0 || 3600 % st.window_secs != 0 {
+            return Err(invalid(
+                "stream.window_secs",
+                st.window_secs,
+                "a divisor of 3600 (60, 300, 600, 900, 1800, 3600...)",
+            ));
+        }
+        if st.tick_ms == 0 {
+            return Err(invalid("stream.tick_ms", st.tick_ms, "at least 1"));
         }
         if !matches!(self.lake.compression.as_str(), "zstd" | "snappy" | "none") {
             return Err(invalid(

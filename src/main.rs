@@ -363,7 +363,9 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         async move {
             let topo = Topology::start(&settings, metrics)?;
             let r = source_memory::run(&settings, &topo, sim, &Table::ALL).await;
+            let flushed = topo.flush_stream().await;
             topo.stop();
+            flushed?;
             anyhow::Ok(r?)
         }
     })?;
@@ -530,7 +532,9 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
                 }
             };
             let _ = thread.join();
+            let flushed = topo.flush_stream().await;
             topo.stop();
+            flushed?;
             anyhow::Ok(r?)
         }
     })?;

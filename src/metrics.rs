@@ -29,6 +29,10 @@ pub struct Metrics {
     pub bytes_written: AtomicU64,
     pub commits: AtomicU64,
     pub write_retries: AtomicU64,
+    /// Events older than the watermark (written to `_late/`).
+    pub late_events: AtomicU64,
+    pub sessions_closed: AtomicU64,
+    pub windows_closed: AtomicU64,
     /// Consumer lag per topic-partition, from librdkafka statistics.
     lag: Mutex<Vec<(String, i64)>>,
     /// End-to-end latency (source read → durable in the lake), milliseconds.

@@ -12,11 +12,14 @@
 //! stalls its partition actor, which stops draining its channel, which stalls the
 //! feeder: memory stays bounded by (partitions × mailbox capacity × batch size).
 
+pub mod aggregate;
 pub mod decode;
 pub mod partition;
+pub mod sessionize;
 pub mod source_kafka;
 pub mod source_memory;
 pub mod topology;
+pub mod watermark;
 
 use std::sync::Arc;
 

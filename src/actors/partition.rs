@@ -10,8 +10,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
+use super::aggregate::Aggregator;
 use super::decode::{Decode, Decoder};
+use super::sessionize::{Observe, PartitionGone, PartitionStarted, Sessionizer};
 use super::{SourceBatch, SourceId};
+use crate::event::Table;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{LakeStore, LakeWriter, Write};
 
@@ -51,6 +54,14 @@ pub struct PartitionActor {
     pub committer: Arc<dyn Commit>,
     pub metrics: Arc<Metrics>,
     pub done: Option<oneshot::Sender<PartitionSummary>>,
+    pub observers: Observers,
+}
+
+/// The stream's stateful actors, fed with every durable batch.
+#[derive(Clone, Default)]
+pub struct Observers {
+    pub sessionizer: Option<Addr<Sessionizer>>,
+    pub aggregator: Option<Addr<Aggregator>>,
 }
 
 impl Actor for PartitionActor {
@@ -66,8 +77,29 @@ impl Actor for PartitionActor {
         let lake = self.lake.clone();
         let committer = self.committer.clone();
         let metrics = self.metrics.clone();
+        let observers = self.observers.clone();
         let fut = async move {
             let mut summary = PartitionSummary::default();
+            // Only the topics the stream state reads hold its watermark.
+            let routing = crate::event::Routing::for_topic(&source.topic);
+            if let Some(s) = &observers.sessionizer {
+                if matches!(
+                    routing,
+                    crate::event::Routing::Direct(Table::PageView)
+                        | crate::event::Routing::SingleStream
+                ) {
+                    let _ = s.send(PartitionStarted(source.clone())).await;
+                }
+            }
+            if let Some(a) = &observers.aggregator {
+                if matches!(
+                    routing,
+                    crate::event::Routing::Direct(Table::Listen)
+                        | crate::event::Routing::SingleStream
+                ) {
+                    let _ = a.send(PartitionStarted(source.clone())).await;
+                }
+            }
             let mut cleaned = false;
             while let Some(batch) = input.recv().await {
                 let (Some(first), Some(last)) = (batch.raw.first_offset(), batch.raw.last_offset())
@@ -107,7 +139,22 @@ impl Actor for PartitionActor {
                 if !decoded.dead.is_empty() {
                     tracing::warn!(%source, dead_letters = decoded.dead.len(), first_reason = %decoded.dead[0].error, "messages dead-lettered");
                 }
+                let page_views = decoded
+                    .tables
+                    .iter()
+                    .find(|(t, _)| *t == Table::PageView)
+                    .map(|(_, b)| b.clone());
+                let listens = decoded
+                    .tables
+                    .iter()
+                    .find(|(t, _)| *t == Table::Listen)
+                    .map(|(_, b)| b.clone());
                 if let Err(e) = write_with_retry(&writer, decoded, &metrics).await {
+                    summary.error = Some(e);
+                    break;
+                }
+                // Durable: now the stream's state may see it (waits when they are busy).
+                if let Err(e) = observe(&observers, &source, page_views, listens).await {
                     summary.error = Some(e);
                     break;
                 }
@@ -123,6 +170,13 @@ impl Actor for PartitionActor {
                 summary.messages += n;
                 tracing::debug!(%source, first, last, "batch durable and committed");
             }
+            // This partition no longer holds the watermark back.
+            if let Some(s) = &observers.sessionizer {
+                let _ = s.send(PartitionGone(source.clone())).await;
+            }
+            if let Some(a) = &observers.aggregator {
+                let _ = a.send(PartitionGone(source.clone())).await;
+            }
             summary
         };
         ctx.spawn(fut.into_actor(self).map(|summary, act, ctx| {
@@ -135,6 +189,33 @@ impl Actor for PartitionActor {
             ctx.stop();
         }));
     }
+}
+
+async fn observe(
+    o: &Observers,
+    source: &SourceId,
+    page_views: Option<arrow::array::RecordBatch>,
+    listens: Option<arrow::array::RecordBatch>,
+) -> Result<(), String> {
+    if let (Some(s), Some(rows)) = (&o.sessionizer, page_views) {
+        s.send(Observe {
+            source: source.clone(),
+            rows,
+        })
+        .await
+        .map_err(|e| format!("sessionizer unavailable: {e}"))?
+        .map_err(|e| e.to_string())?;
+    }
+    if let (Some(a), Some(rows)) = (&o.aggregator, listens) {
+        a.send(Observe {
+            source: source.clone(),
+            rows,
+        })
+        .await
+        .map_err(|e| format!("aggregator unavailable: {e}"))?
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Writes a batch, retrying transient storage errors with exponential backoff.

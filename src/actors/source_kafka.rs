@@ -88,11 +88,20 @@ impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Revoke(tpl) => {
-                let keys: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-                tracing::info!(partitions = keys.len(), "rebalance: revoking; finishing their batches first");
+                let keys: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                tracing::info!(
+                    partitions = keys.len(),
+                    "rebalance: revoking; finishing their batches first"
+                );
                 self.finish_partitions(|k| keys.iter().any(|(t, p)| **t == *k.0 && *p == k.1));
             }
-            Rebalance::Assign(tpl) => tracing::info!(partitions = tpl.count(), "rebalance: assigning"),
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "rebalance: assigning")
+            }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
     }
@@ -110,7 +119,9 @@ impl PipelineContext {
     fn finish_partitions(&self, which: impl Fn(&Key) -> bool) {
         let mut waiting = Vec::new();
         {
-            let Ok(mut st) = self.state.lock() else { return };
+            let Ok(mut st) = self.state.lock() else {
+                return;
+            };
             let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
@@ -130,7 +141,9 @@ impl PipelineContext {
             let summary = loop {
                 match done.try_recv() {
                     Ok(s) => break s,
-                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break PartitionSummary::default(),
+                    Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                        break PartitionSummary::default()
+                    }
                     Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
                 }
                 if Instant::now() > deadline {
@@ -168,7 +181,9 @@ impl Commit for KafkaCommit {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&source.topic, source.partition, Offset::Offset(next_offset))
             .map_err(|e| e.to_string())?;
-        self.0.commit(&tpl, CommitMode::Sync).map_err(|e| e.to_string())
+        self.0
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -223,7 +238,11 @@ fn partition_list(keys: &[Key]) -> TopicPartitionList {
 /// is set, until no message came for that long; then flushes every open batch and
 /// waits for every partition to commit. Blocking: run it on its own thread while
 /// the actix system runs the actors.
-pub fn run(settings: &Settings, spawner: Spawner, stop: Arc<AtomicBool>) -> Result<Vec<(SourceId, PartitionSummary)>, SourceError> {
+pub fn run(
+    settings: &Settings,
+    spawner: Spawner,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<(SourceId, PartitionSummary)>, SourceError> {
     let consumer = consumer(settings, &spawner)?;
     let ctx = consumer.context();
     let Some(committer) = ctx.committer.get().cloned() else {
@@ -234,7 +253,8 @@ pub fn run(settings: &Settings, spawner: Spawner, stop: Arc<AtomicBool>) -> Resu
     };
     let batch_max = settings.pipeline.batch_max_events;
     let max_age = Duration::from_millis(settings.pipeline.batch_max_age_ms);
-    let idle_exit = (settings.kafka.idle_exit_secs > 0).then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
+    let idle_exit = (settings.kafka.idle_exit_secs > 0)
+        .then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
     let tick = Duration::from_millis((settings.pipeline.batch_max_age_ms / 4).clamp(10, 250));
     let mut topics: HashMap<String, Arc<str>> = HashMap::new();
     let mut last_message = Instant::now();
@@ -308,7 +328,10 @@ pub fn run(settings: &Settings, spawner: Spawner, stop: Arc<AtomicBool>) -> Resu
             // A partition parked and accepted within the same tick needs no change.
             let pause: Vec<Key> = pause.into_iter().filter(|k| !resume.contains(k)).collect();
             if !pause.is_empty() {
-                tracing::debug!(partitions = pause.len(), "mailboxes full: pausing partitions");
+                tracing::debug!(
+                    partitions = pause.len(),
+                    "mailboxes full: pausing partitions"
+                );
                 if let Err(e) = consumer.pause(&partition_list(&pause)) {
                     tracing::warn!(error = %e, "pause failed");
                 }
@@ -327,7 +350,11 @@ pub fn run(settings: &Settings, spawner: Spawner, stop: Arc<AtomicBool>) -> Resu
     tracing::info!("stopping: flushing open batches and committing");
     ctx.finish_partitions(|_| true);
     consumer.unsubscribe();
-    let mut results = ctx.state.lock().map(|mut st| std::mem::take(&mut st.finished)).unwrap_or_default();
+    let mut results = ctx
+        .state
+        .lock()
+        .map(|mut st| std::mem::take(&mut st.finished))
+        .unwrap_or_default();
     results.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(results)
 }

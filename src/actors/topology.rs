@@ -7,15 +7,19 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
+use super::aggregate::{Aggregator, Live};
 use super::decode::Decoder;
-use super::partition::{Commit, PartitionActor, PartitionSummary};
+use super::partition::{Commit, Observers, PartitionActor, PartitionSummary};
+use super::sessionize::{FlushAll, Sessionizer, Tick};
+use super::watermark::Watermark;
 use super::{SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::sinks::lake::{LakeStore, LakeWriter, SinkError};
+use crate::sinks::lake::{DerivedWriter, LakeStore, LakeWriter, SinkError};
 
 pub struct Topology {
     pub spawner: Spawner,
+    pub live: Live,
     arbiters: Vec<Arbiter>,
 }
 
@@ -30,6 +34,7 @@ pub struct Spawner {
     pub lake: LakeStore,
     pub metrics: Arc<Metrics>,
     mailbox: usize,
+    observers: Observers,
 }
 
 /// A started partition: feed it batches, drop the sender to finish it, then await
@@ -41,15 +46,7 @@ pub struct PartitionHandle {
 
 impl Topology {
     pub fn start(settings: &Settings, metrics: Arc<Metrics>) -> Result<Topology, SinkError> {
-        Self::start_with_delay(settings, metrics, std::time::Duration::ZERO)
-    }
-
-    /// `write_delay` slows every lake write down (backpressure tests only).
-    pub fn start_with_delay(
-        settings: &Settings,
-        metrics: Arc<Metrics>,
-        write_delay: std::time::Duration,
-    ) -> Result<Topology, SinkError> {
+        let write_delay = std::time::Duration::from_millis(settings.pipeline.write_delay_ms);
         let p = &settings.pipeline;
         let lake = LakeStore::open(&settings.lake_location())?;
         let limits = settings.decode_limits();
@@ -72,8 +69,65 @@ impl Topology {
             writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
             arbiters.push(arb);
         }
+        let live = Live::default();
+        let mut observers = Observers::default();
+        let st = &settings.stream;
+        if st.enabled {
+            let arb = Arbiter::new();
+            let derived = DerivedWriter::new(lake.clone(), &settings.lake)?;
+            let wm = || {
+                Watermark::new(
+                    st.lateness_secs as i64 * 1000,
+                    std::time::Duration::from_secs(st.idle_partition_secs),
+                )
+            };
+            let (gap, m1, d1) = (
+                st.session_gap_secs as i64 * 1000,
+                metrics.clone(),
+                derived.clone(),
+            );
+            let w1 = wm();
+            let sessionizer = Sessionizer::start_in_arbiter(&arb.handle(), move |_| {
+                Sessionizer::new(gap, w1, d1, m1, mailbox)
+            });
+            let (win, m2, l2, w2) = (
+                st.window_secs as i64 * 1000,
+                metrics.clone(),
+                live.clone(),
+                wm(),
+            );
+            let aggregator = Aggregator::start_in_arbiter(&arb.handle(), move |_| {
+                Aggregator::new(win, w2, derived, m2, l2, mailbox)
+            });
+            arbiters.push(arb);
+            // Closed sessions and windows are written on a timer.
+            let (s, a) = (sessionizer.clone(), aggregator.clone());
+            let tick = std::time::Duration::from_millis(st.tick_ms);
+            actix_rt::spawn(async move {
+                let mut iv = tokio::time::interval(tick);
+                loop {
+                    iv.tick().await;
+                    let (rs, ra) = (s.send(Tick).await, a.send(Tick).await);
+                    for r in [rs, ra] {
+                        match r {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "writing stream outputs failed; retrying next tick")
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+            });
+            observers = Observers {
+                sessionizer: Some(sessionizer),
+                aggregator: Some(aggregator),
+            };
+        }
         Ok(Topology {
+            live,
             spawner: Spawner {
+                observers,
                 decoders,
                 writers,
                 home: System::current().arbiter().clone(),
@@ -87,6 +141,23 @@ impl Topology {
 
     pub fn spawn_partition(&self, source: SourceId, committer: Arc<dyn Commit>) -> PartitionHandle {
         self.spawner.spawn_partition(source, committer)
+    }
+
+    /// Closes every open session and window and writes them (end of a run, or a
+    /// clean stop, after every partition has finished).
+    pub async fn flush_stream(&self) -> Result<(), SinkError> {
+        let o = &self.spawner.observers;
+        if let Some(s) = &o.sessionizer {
+            s.send(FlushAll)
+                .await
+                .map_err(|e| SinkError::Internal(e.to_string()))??;
+        }
+        if let Some(a) = &o.aggregator {
+            a.send(FlushAll)
+                .await
+                .map_err(|e| SinkError::Internal(e.to_string()))??;
+        }
+        Ok(())
     }
 
     /// Stops the pools' threads.
@@ -113,6 +184,7 @@ impl Spawner {
             metrics: self.metrics.clone(),
             input: Some(rx),
             done: Some(done_tx),
+            observers: self.observers.clone(),
             source,
         };
         PartitionActor::start_in_arbiter(&self.home, move |_| actor);

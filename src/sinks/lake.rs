@@ -50,6 +50,8 @@ pub enum SinkError {
     },
     #[error("lake: encoding Parquet for {path}: {message}")]
     Encode { path: String, message: String },
+    #[error("stream state: {0}")]
+    Internal(String),
 }
 
 // ---- messages ----
@@ -193,6 +195,92 @@ pub fn hour_partition(hour_ms: i64) -> String {
     dt.format("year=%Y/month=%m/day=%d/hour=%H").to_string()
 }
 
+/// Parquet writer properties from the lake settings.
+pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, SinkError> {
+    let compression = match settings.compression.as_str() {
+        "zstd" => Compression::ZSTD(
+            ZstdLevel::try_new(settings.zstd_level)
+                .map_err(|e| SinkError::Internal(e.to_string()))?,
+        ),
+        "snappy" => Compression::SNAPPY,
+        _ => Compression::UNCOMPRESSED,
+    };
+    Ok(WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(settings.row_group_rows))
+        .build())
+}
+
+fn parquet_bytes(
+    rb: &RecordBatch,
+    props: &WriterProperties,
+    rel: &str,
+) -> Result<Vec<u8>, SinkError> {
+    let enc = |e: parquet::errors::ParquetError| SinkError::Encode {
+        path: rel.to_string(),
+        message: e.to_string(),
+    };
+    let mut buf = Vec::with_capacity(rb.get_array_memory_size() / 4);
+    let mut w = ArrowWriter::try_new(&mut buf, rb.schema(), Some(props.clone())).map_err(enc)?;
+    w.write(rb).map_err(enc)?;
+    w.close().map_err(enc)?;
+    Ok(buf)
+}
+
+/// Writes the stream's derived tables (sessions, window aggregates, late
+/// events), hive-partitioned by the hour of a timestamp column. File names carry
+/// the process's run id and a sequence number: derived rows are emitted once per
+/// run (they are not replayed from Kafka, see ARCHITECTURE.md).
+#[derive(Clone)]
+pub struct DerivedWriter {
+    lake: LakeStore,
+    props: WriterProperties,
+    run_id: i64,
+    seq: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl DerivedWriter {
+    pub fn new(lake: LakeStore, settings: &LakeSettings) -> Result<DerivedWriter, SinkError> {
+        Ok(DerivedWriter {
+            lake,
+            props: writer_properties(settings)?,
+            run_id: crate::time::now_ms(),
+            seq: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+
+    pub async fn write(
+        &self,
+        table: &str,
+        ts_column: &str,
+        rb: &RecordBatch,
+    ) -> Result<(), SinkError> {
+        if rb.num_rows() == 0 {
+            return Ok(());
+        }
+        let base = table.rsplit('/').next().unwrap_or(table);
+        for (hour, part) in split_by_hour_of(rb, ts_column).map_err(SinkError::Internal)? {
+            let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let rel = format!(
+                "{table}/{}/{base}-{}-{seq:08}.parquet",
+                hour_partition(hour),
+                self.run_id
+            );
+            let bytes = parquet_bytes(&part, &self.props, &rel)?;
+            let path = self.lake.path(&rel);
+            self.lake
+                .store
+                .put(&path, PutPayload::from(bytes))
+                .await
+                .map_err(|source| SinkError::Store {
+                    path: path.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
 // ---- the actor ----
 
 pub struct LakeWriter {
@@ -211,20 +299,7 @@ impl LakeWriter {
         metrics: Arc<Metrics>,
         mailbox: usize,
     ) -> Result<LakeWriter, SinkError> {
-        let compression = match settings.compression.as_str() {
-            "zstd" => Compression::ZSTD(ZstdLevel::try_new(settings.zstd_level).map_err(|e| {
-                SinkError::Location {
-                    location: lake.location.clone(),
-                    message: e.to_string(),
-                }
-            })?),
-            "snappy" => Compression::SNAPPY,
-            _ => Compression::UNCOMPRESSED,
-        };
-        let props = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(settings.row_group_rows))
-            .build();
+        let props = writer_properties(settings)?;
         Ok(LakeWriter {
             lake,
             props,
@@ -272,25 +347,21 @@ impl LakeWriter {
     }
 
     fn to_parquet(&self, rb: &RecordBatch, rel: &str) -> Result<Vec<u8>, SinkError> {
-        let enc = |e: parquet::errors::ParquetError| SinkError::Encode {
-            path: rel.to_string(),
-            message: e.to_string(),
-        };
-        let mut buf = Vec::with_capacity(rb.get_array_memory_size() / 4);
-        let mut w =
-            ArrowWriter::try_new(&mut buf, rb.schema(), Some(self.props.clone())).map_err(enc)?;
-        w.write(rb).map_err(enc)?;
-        w.close().map_err(enc)?;
-        Ok(buf)
+        parquet_bytes(rb, &self.props, rel)
     }
 }
 
 /// Splits a table batch by the UTC hour of its `ts` column.
 fn split_by_hour(rb: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, String> {
+    split_by_hour_of(rb, "ts")
+}
+
+/// Splits a batch by the UTC hour of a timestamp column.
+fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBatch)>, String> {
     let ts = rb
-        .column_by_name("ts")
+        .column_by_name(column)
         .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
-        .ok_or("batch has no ts column")?;
+        .ok_or_else(|| format!("batch has no timestamp column {column}"))?;
     const HOUR: i64 = 3_600_000;
     let hours: Vec<i64> = ts
         .values()

@@ -120,3 +120,164 @@ pub fn unique(name: &str) -> String {
         .as_nanos();
     format!("{name}{}x{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// A `musicaly pipeline` child process.
+pub struct Pipeline {
+    pub child: std::process::Child,
+}
+
+impl Drop for Pipeline {
+    /// A failed assertion must not leave a pipeline running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Pipeline {
+    /// Starts `musicaly pipeline` with a TOML config file and extra args.
+    pub fn start(config: &Path, args: &[&str]) -> Pipeline {
+        let child = bin()
+            .arg("pipeline")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .spawn()
+            .expect("spawn pipeline");
+        Pipeline { child }
+    }
+
+    pub fn kill9(mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait(timeout)
+    }
+
+    pub fn wait(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if std::time::Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("pipeline did not exit within {timeout:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+}
+
+/// Writes a pipeline config for a test: brokers, group, topics, data dir, batch
+/// sizes, extra TOML lines.
+pub fn pipeline_config(
+    dir: &Path,
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    data: &Path,
+    extra: &str,
+) -> PathBuf {
+    let topics: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
+    let text = format!(
+        "[data]\ndir = \"{}\"\n[pipeline]\nbatch_max_age_ms = 300\n{extra}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\ntopics = [{}]\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+        data.display(),
+        topics.join(", ")
+    );
+    let p = dir.join(format!("{group}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Creates topics with a partition count (idempotent enough for fresh names).
+pub fn create_topics(brokers: &str, names: &[String], partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let res = rt
+        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+        .unwrap();
+    for r in res {
+        r.unwrap();
+    }
+}
+
+/// Topic names `<prefix>.<table>` for the four tables.
+pub fn prefixed_topics(prefix: &str) -> Vec<String> {
+    TABLES.iter().map(|t| format!("{prefix}.{t}")).collect()
+}
+
+/// Simulates into files and into Kafka (same flags): returns the produced counts.
+pub fn simulate_into_kafka(
+    tmp: &Path,
+    brokers: &str,
+    prefix: &str,
+    sim: &[&str],
+) -> Vec<(String, u64)> {
+    let sim_dir = tmp.join(format!("sim-{prefix}"));
+    run_ok(bin().arg("simulate").args(sim).arg(&sim_dir));
+    run_ok(bin().arg("simulate").args(sim).args([
+        "-k",
+        brokers,
+        "--topic-prefix",
+        &format!("{prefix}."),
+    ]));
+    count_lines(&sim_dir)
+}
+
+/// Asserts every produced event is in the lake exactly once.
+pub fn assert_exactly_once(lake: &Path, produced: &[(String, u64)]) {
+    let c = duck();
+    for (table, n) in produced {
+        assert_eq!(
+            lake_rows(&c, lake, table),
+            *n,
+            "{table}: lake rows vs produced"
+        );
+        assert_eq!(
+            lake_identities(&c, lake, table),
+            *n,
+            "{table}: distinct (partition, offset)"
+        );
+    }
+}
+
+/// Rows in the lake over all tables.
+pub fn lake_total(lake: &Path) -> u64 {
+    let c = duck();
+    TABLES.iter().map(|t| lake_rows(&c, lake, t)).sum()
+}
+
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,524 @@
+//! Aggregator actor: tumbling event-time windows over listen events, at two
+//! grains (`stream.window_secs`, default one minute, and one hour, since distinct
+//! users cannot be summed from minutes).
+//!
+//! Per window: active users, listens and stream hours, overall and by state,
+//! gender and level (`agg_kpis`); the top 10 songs and artists (`agg_top_songs`,
+//! `agg_top_artists`); and listeners by gender of the top 5 artists
+//! (`agg_top_artists_gender`). Ties are broken by name, as in the report. A window
+//! closes when the watermark passes its end; results go to the lake and to the
+//! live view. Listens older than the watermark are late: counted and written to
+//! `_late/listen_events/`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, Int64Builder, RecordBatch, StringArray,
+    StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::sessionize::{FlushAll, Observe, PartitionGone, PartitionStarted, Tick};
+use super::watermark::Watermark;
+use crate::metrics::Metrics;
+use crate::sinks::lake::{DerivedWriter, SinkError};
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Default, Debug)]
+struct Kpi {
+    users: HashSet<i64>,
+    listens: i64,
+    seconds: f64,
+}
+
+impl Kpi {
+    fn add(&mut self, user: i64, secs: f64) {
+        self.users.insert(user);
+        self.listens += 1;
+        self.seconds += secs;
+    }
+}
+
+/// Listens of an artist, and its distinct listeners per gender.
+type ArtistStats = (i64, HashMap<Option<String>, HashSet<i64>>);
+
+#[derive(Default, Debug)]
+struct Window {
+    all: Kpi,
+    /// (dimension, value) → KPIs
+    by: HashMap<(&'static str, Option<String>), Kpi>,
+    songs: HashMap<(String, String), i64>,
+    artists: HashMap<String, ArtistStats>,
+}
+
+/// One closed window's KPI row, as the live view shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KpiRow {
+    pub grain: &'static str,
+    pub window_start_ms: i64,
+    pub dimension: &'static str,
+    pub value: Option<String>,
+    pub active_users: i64,
+    pub listens: i64,
+    pub stream_hours: f64,
+}
+
+/// The most recent closed windows, for the dashboard and API.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct LiveView {
+    pub watermark_ms: Option<i64>,
+    pub last_minute: Vec<KpiRow>,
+    pub last_hour: Vec<KpiRow>,
+    pub top_artists_last_hour: Vec<(String, i64)>,
+}
+
+pub type Live = Arc<RwLock<LiveView>>;
+
+pub struct Aggregator {
+    window_ms: i64,
+    minute: BTreeMap<i64, Window>,
+    hour: BTreeMap<i64, Window>,
+    watermark: Watermark,
+    late: Vec<RecordBatch>,
+    writer: DerivedWriter,
+    metrics: Arc<Metrics>,
+    live: Live,
+    mailbox: usize,
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+pub fn kpis_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grain", DataType::Utf8, false),
+        Field::new("window_start", ts_type(), false),
+        Field::new("dimension", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("active_users", DataType::Int64, false),
+        Field::new("listens", DataType::Int64, false),
+        Field::new("stream_hours", DataType::Float64, false),
+    ]))
+}
+
+impl Aggregator {
+    pub fn new(
+        window_ms: i64,
+        watermark: Watermark,
+        writer: DerivedWriter,
+        metrics: Arc<Metrics>,
+        live: Live,
+        mailbox: usize,
+    ) -> Aggregator {
+        Aggregator {
+            window_ms,
+            minute: BTreeMap::new(),
+            hour: BTreeMap::new(),
+            watermark,
+            late: Vec::new(),
+            writer,
+            metrics,
+            live,
+            mailbox,
+        }
+    }
+
+    fn observe(&mut self, msg: Observe) -> Result<(), String> {
+        let rb = &msg.rows;
+        let col = |name: &str| {
+            rb.column_by_name(name)
+                .ok_or(format!("listens have no {name} column"))
+        };
+        let ts = col("ts")?
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .ok_or("ts type")?;
+        let user = col("userId")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("userId type")?;
+        let state = col("state")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("state type")?;
+        let gender = col("gender")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("gender type")?;
+        let level = col("level")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("level type")?;
+        let artist = col("artist")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("artist type")?;
+        let song = col("song")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("song type")?;
+        let duration = col("duration")?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or("duration type")?;
+        let wm = self.watermark.current().unwrap_or(i64::MIN);
+        let mut late_rows = Vec::new();
+        let mut max_ts = i64::MIN;
+        let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+        for i in 0..rb.num_rows() {
+            let t = ts.value(i);
+            max_ts = max_ts.max(t);
+            if !user.is_valid(i) {
+                continue; // listens always carry a user (the decoder checks it)
+            }
+            if t < wm {
+                late_rows.push(i as u32);
+                continue;
+            }
+            let u = user.value(i);
+            let secs = if duration.is_valid(i) {
+                duration.value(i)
+            } else {
+                0.0
+            };
+            let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
+            for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
+                let win = w.entry(start).or_default();
+                win.all.add(u, secs);
+                win.by
+                    .entry(("state", opt(state, i)))
+                    .or_default()
+                    .add(u, secs);
+                win.by
+                    .entry(("gender", opt(gender, i)))
+                    .or_default()
+                    .add(u, secs);
+                win.by
+                    .entry(("level", opt(level, i)))
+                    .or_default()
+                    .add(u, secs);
+                let a = opt(artist, i).unwrap_or_default();
+                *win.songs
+                    .entry((a.clone(), opt(song, i).unwrap_or_default()))
+                    .or_default() += 1;
+                let e = win.artists.entry(a).or_default();
+                e.0 += 1;
+                e.1.entry(opt(gender, i)).or_default().insert(u);
+            }
+        }
+        if max_ts > i64::MIN {
+            self.watermark.observe(&msg.source, max_ts);
+        }
+        if !late_rows.is_empty() {
+            self.metrics
+                .late_events
+                .fetch_add(late_rows.len() as u64, Relaxed);
+            let idx = arrow::array::UInt32Array::from(late_rows);
+            let cols: Result<Vec<ArrayRef>, _> = rb
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
+                .collect();
+            self.late.push(
+                RecordBatch::try_new(rb.schema(), cols.map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes the windows whose end is at or before the watermark (all when `all`).
+    fn closed(&mut self, all: bool) -> Vec<(&'static str, i64, Window)> {
+        let wm = self.watermark.current();
+        let mut out = Vec::new();
+        for (grain, size, map) in [
+            ("minute", self.window_ms, &mut self.minute),
+            ("hour", HOUR_MS, &mut self.hour),
+        ] {
+            let starts: Vec<i64> = map
+                .keys()
+                .copied()
+                .filter(|s| all || wm.is_some_and(|w| s + size <= w))
+                .collect();
+            for s in starts {
+                if let Some(w) = map.remove(&s) {
+                    out.push((grain, s, w));
+                }
+            }
+        }
+        out
+    }
+
+    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+        let closed = self.closed(all);
+        let late = std::mem::take(&mut self.late);
+        let tables = build_tables(&closed);
+        if let Ok(mut live) = self.live.write() {
+            live.watermark_ms = self.watermark.current();
+            for (grain, start, w) in &closed {
+                let rows = kpi_rows(grain, *start, w);
+                match *grain {
+                    "minute"
+                        if live
+                            .last_minute
+                            .first()
+                            .is_none_or(|r| r.window_start_ms <= *start) =>
+                    {
+                        live.last_minute = rows
+                    }
+                    "hour"
+                        if live
+                            .last_hour
+                            .first()
+                            .is_none_or(|r| r.window_start_ms <= *start) =>
+                    {
+                        live.last_hour = rows;
+                        live.top_artists_last_hour = top_artists(w, 10);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.metrics
+            .windows_closed
+            .fetch_add(closed.len() as u64, Relaxed);
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            for (name, rb) in tables.map_err(SinkError::Internal)? {
+                writer.write(name, "window_start", &rb).await?;
+            }
+            for rb in late {
+                writer.write("_late/listen_events", "ts", &rb).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn kpi_rows(grain: &'static str, start: i64, w: &Window) -> Vec<KpiRow> {
+    let row = |dimension, value: Option<String>, k: &Kpi| KpiRow {
+        grain,
+        window_start_ms: start,
+        dimension,
+        value,
+        active_users: k.users.len() as i64,
+        listens: k.listens,
+        stream_hours: k.seconds / 3600.0,
+    };
+    let mut rows = vec![row("all", None, &w.all)];
+    let mut by: Vec<_> = w.by.iter().collect();
+    by.sort_by(|a, b| a.0.cmp(b.0));
+    rows.extend(by.into_iter().map(|((d, v), k)| row(d, v.clone(), k)));
+    rows
+}
+
+/// Top `n` artists by listens, ties by name.
+fn top_artists(w: &Window, n: usize) -> Vec<(String, i64)> {
+    let mut v: Vec<(String, i64)> = w
+        .artists
+        .iter()
+        .map(|(a, (c, _))| (a.clone(), *c))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+type Tables = Result<Vec<(&'static str, RecordBatch)>, String>;
+
+fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
+    let ts_col = |v: &[i64]| -> ArrayRef {
+        let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        b.append_slice(v);
+        Arc::new(b.finish())
+    };
+    let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+    let e = |e: arrow::error::ArrowError| e.to_string();
+    // agg_kpis
+    let rows: Vec<KpiRow> = closed
+        .iter()
+        .flat_map(|(g, s, w)| kpi_rows(g, *s, w))
+        .collect();
+    let mut out = Vec::new();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let kpis = RecordBatch::try_new(
+        kpis_schema(),
+        vec![
+            strs(rows.iter().map(|r| Some(r.grain.to_string())).collect()),
+            ts_col(&rows.iter().map(|r| r.window_start_ms).collect::<Vec<_>>()),
+            strs(rows.iter().map(|r| Some(r.dimension.to_string())).collect()),
+            strs(rows.iter().map(|r| r.value.clone()).collect()),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.active_users),
+            )),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.listens))),
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|r| r.stream_hours),
+            )),
+        ],
+    )
+    .map_err(e)?;
+    out.push(("agg_kpis", kpis));
+    // top songs, top artists, top artists' listeners by gender
+    let (mut sg, mut ss, mut sr, mut sa, mut sn, mut sc) = (
+        StringBuilder::new(),
+        TimestampMillisecondBuilder::new().with_timezone("UTC"),
+        Int64Builder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        Int64Builder::new(),
+    );
+    let (mut ag, mut as_, mut ar, mut aa, mut ac) = (
+        StringBuilder::new(),
+        TimestampMillisecondBuilder::new().with_timezone("UTC"),
+        Int64Builder::new(),
+        StringBuilder::new(),
+        Int64Builder::new(),
+    );
+    let (mut gg, mut gs, mut ga, mut gx, mut gu) = (
+        StringBuilder::new(),
+        TimestampMillisecondBuilder::new().with_timezone("UTC"),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        Int64Builder::new(),
+    );
+    for (grain, start, w) in closed {
+        let mut songs: Vec<(&(String, String), &i64)> = w.songs.iter().collect();
+        songs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
+            sg.append_value(grain);
+            ss.append_value(*start);
+            sr.append_value(rank as i64 + 1);
+            sa.append_value(artist);
+            sn.append_value(song);
+            sc.append_value(*n);
+        }
+        for (rank, (artist, n)) in top_artists(w, 10).into_iter().enumerate() {
+            ag.append_value(grain);
+            as_.append_value(*start);
+            ar.append_value(rank as i64 + 1);
+            aa.append_value(&artist);
+            ac.append_value(n);
+            if rank < 5 {
+                if let Some((_, genders)) = w.artists.get(&artist) {
+                    let mut gv: Vec<_> = genders.iter().collect();
+                    gv.sort_by(|a, b| a.0.cmp(b.0));
+                    for (g, users) in gv {
+                        gg.append_value(grain);
+                        gs.append_value(*start);
+                        ga.append_value(&artist);
+                        gx.append_option(g.as_deref());
+                        gu.append_value(users.len() as i64);
+                    }
+                }
+            }
+        }
+    }
+    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+    let songs = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            f("grain", DataType::Utf8, false),
+            f("window_start", ts_type(), false),
+            f("rank", DataType::Int64, false),
+            f("artist", DataType::Utf8, false),
+            f("song", DataType::Utf8, false),
+            f("listens", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(sg.finish()),
+            Arc::new(ss.finish()),
+            Arc::new(sr.finish()),
+            Arc::new(sa.finish()),
+            Arc::new(sn.finish()),
+            Arc::new(sc.finish()),
+        ],
+    )
+    .map_err(e)?;
+    let artists = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            f("grain", DataType::Utf8, false),
+            f("window_start", ts_type(), false),
+            f("rank", DataType::Int64, false),
+            f("artist", DataType::Utf8, false),
+            f("listens", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(ag.finish()),
+            Arc::new(as_.finish()),
+            Arc::new(ar.finish()),
+            Arc::new(aa.finish()),
+            Arc::new(ac.finish()),
+        ],
+    )
+    .map_err(e)?;
+    let genders = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            f("grain", DataType::Utf8, false),
+            f("window_start", ts_type(), false),
+            f("artist", DataType::Utf8, false),
+            f("gender", DataType::Utf8, true),
+            f("users", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(gg.finish()),
+            Arc::new(gs.finish()),
+            Arc::new(ga.finish()),
+            Arc::new(gx.finish()),
+            Arc::new(gu.finish()),
+        ],
+    )
+    .map_err(e)?;
+    out.push(("agg_top_songs", songs));
+    out.push(("agg_top_artists", artists));
+    out.push(("agg_top_artists_gender", genders));
+    Ok(out)
+}
+
+impl Actor for Aggregator {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.mailbox);
+    }
+}
+
+impl Handler<Observe> for Aggregator {
+    type Result = Result<(), SinkError>;
+    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
+        self.observe(msg).map_err(SinkError::Internal)
+    }
+}
+
+impl Handler<PartitionGone> for Aggregator {
+    type Result = ();
+    fn handle(&mut self, msg: PartitionGone, _: &mut Context<Self>) {
+        self.watermark.remove(&msg.0);
+    }
+}
+
+impl Handler<PartitionStarted> for Aggregator {
+    type Result = ();
+    fn handle(&mut self, msg: PartitionStarted, _: &mut Context<Self>) {
+        self.watermark.register(&msg.0);
+    }
+}
+
+impl Handler<Tick> for Aggregator {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
+        self.write(false)
+    }
+}
+
+impl Handler<FlushAll> for Aggregator {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
+        self.write(true)
+    }
+}

@@ -1,0 +1,369 @@
+//! Sessionizer actor: session windows per user on event time.
+//!
+//! Input: the page-view rows of every batch once they are durable in the lake
+//! (every event is a page view, NextSong included). A session is a run of one
+//! user's events with gaps of at most `stream.session_gap_secs`; users whose id
+//! is hidden (guests, logged out) are keyed by eventsim's `sessionId` instead.
+//! A session closes when the watermark (see `watermark.rs`) passes its last event
+//! plus the gap; it becomes a `sessions` row in the lake. Events older than the
+//! watermark are late: counted, and written to `_late/page_view_events/`.
+//!
+//! Sessions are derived data: after a crash the open ones are lost and their
+//! events are not replayed (they were committed). `musicaly run` and a clean
+//! stop close every open session, so a finished run's `sessions` equal the same
+//! definition computed in SQL over the lake (tested).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Float64Builder, Int32Builder, Int64Array, Int64Builder,
+    RecordBatch, StringArray, StringBuilder, TimestampMillisecondArray,
+    TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::watermark::Watermark;
+use super::SourceId;
+use crate::metrics::Metrics;
+use crate::sinks::lake::{DerivedWriter, SinkError};
+
+// ---- messages ----
+
+/// Durable rows of one batch, for the stream's derived outputs.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), SinkError>")]
+pub struct Observe {
+    pub source: SourceId,
+    pub rows: RecordBatch,
+}
+
+/// A partition's input ended or was revoked: it no longer holds the watermark.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct PartitionGone(pub SourceId);
+
+/// A partition started: it holds the watermark until it reports.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct PartitionStarted(pub SourceId);
+
+/// Close every open window/session and write it (end of run, clean stop).
+#[derive(Message)]
+#[rtype(result = "Result<(), SinkError>")]
+pub struct FlushAll;
+
+/// Close what the watermark allows and write it (periodic).
+#[derive(Message)]
+#[rtype(result = "Result<(), SinkError>")]
+pub struct Tick;
+
+// ---- state ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    User(i64),
+    Anonymous(i64),
+}
+
+#[derive(Debug)]
+struct Open {
+    user_id: Option<i64>,
+    session_id: i64,
+    start: i64,
+    end: i64,
+    events: i32,
+    songs: i32,
+    listen_seconds: f64,
+    level: String,
+    city: Option<String>,
+    state: Option<String>,
+}
+
+pub struct Sessionizer {
+    gap_ms: i64,
+    open: HashMap<Key, Open>,
+    watermark: Watermark,
+    closed: Vec<Open>,
+    late: Vec<RecordBatch>,
+    writer: DerivedWriter,
+    metrics: Arc<Metrics>,
+    mailbox: usize,
+}
+
+pub fn sessions_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("userId", DataType::Int64, true),
+        Field::new("sessionId", DataType::Int64, false),
+        Field::new("session_start", ts.clone(), false),
+        Field::new("session_end", ts, false),
+        Field::new("events", DataType::Int32, false),
+        Field::new("songs", DataType::Int32, false),
+        Field::new("listen_seconds", DataType::Float64, false),
+        Field::new("level", DataType::Utf8, false),
+        Field::new("city", DataType::Utf8, true),
+        Field::new("state", DataType::Utf8, true),
+    ]))
+}
+
+impl Sessionizer {
+    pub fn new(
+        gap_ms: i64,
+        watermark: Watermark,
+        writer: DerivedWriter,
+        metrics: Arc<Metrics>,
+        mailbox: usize,
+    ) -> Sessionizer {
+        Sessionizer {
+            gap_ms,
+            open: HashMap::new(),
+            watermark,
+            closed: Vec::new(),
+            late: Vec::new(),
+            writer,
+            metrics,
+            mailbox,
+        }
+    }
+
+    fn observe(&mut self, msg: Observe) -> Result<(), String> {
+        let rb = &msg.rows;
+        let col = |name: &str| {
+            rb.column_by_name(name)
+                .ok_or(format!("page views have no {name} column"))
+        };
+        let ts = col("ts")?
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .ok_or("ts type")?;
+        let user = col("userId")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("userId type")?;
+        let sid = col("sessionId")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("sessionId type")?;
+        let page = col("page")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("page type")?;
+        let level = col("level")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("level type")?;
+        let city = col("city")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("city type")?;
+        let state = col("state")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("state type")?;
+        let duration = col("duration")?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or("duration type")?;
+        let wm = self.watermark.current().unwrap_or(i64::MIN);
+        let mut late_rows = Vec::new();
+        let mut max_ts = i64::MIN;
+        for i in 0..rb.num_rows() {
+            let t = ts.value(i);
+            max_ts = max_ts.max(t);
+            if t < wm {
+                late_rows.push(i as u32);
+                continue;
+            }
+            let user_id = user.is_valid(i).then(|| user.value(i));
+            let key = match user_id {
+                Some(u) => Key::User(u),
+                None => Key::Anonymous(sid.value(i)),
+            };
+            let is_song = page.value(i) == "NextSong";
+            let secs = if is_song && duration.is_valid(i) {
+                duration.value(i)
+            } else {
+                0.0
+            };
+            let gap = self.gap_ms;
+            let fresh = || Open {
+                user_id,
+                session_id: sid.value(i),
+                start: t,
+                end: t,
+                events: 0,
+                songs: 0,
+                listen_seconds: 0.0,
+                level: level.value(i).to_string(),
+                city: city.is_valid(i).then(|| city.value(i).to_string()),
+                state: state.is_valid(i).then(|| state.value(i).to_string()),
+            };
+            let s = match self.open.get_mut(&key) {
+                Some(s) if t <= s.end + gap && t >= s.start - gap => s,
+                Some(_) => {
+                    if let Some(old) = self.open.insert(key, fresh()) {
+                        self.closed.push(old);
+                    }
+                    self.open.get_mut(&key).ok_or("session vanished")?
+                }
+                None => self.open.entry(key).or_insert_with(fresh),
+            };
+            s.start = s.start.min(t);
+            if t >= s.end {
+                s.end = t;
+                if s.level != level.value(i) {
+                    s.level = level.value(i).to_string();
+                }
+            }
+            s.events += 1;
+            if is_song {
+                s.songs += 1;
+                s.listen_seconds += secs;
+            }
+        }
+        if max_ts > i64::MIN {
+            self.watermark.observe(&msg.source, max_ts);
+        }
+        if !late_rows.is_empty() {
+            self.metrics
+                .late_events
+                .fetch_add(late_rows.len() as u64, Relaxed);
+            let idx = arrow::array::UInt32Array::from(late_rows);
+            let cols: Result<Vec<ArrayRef>, _> = rb
+                .columns()
+                .iter()
+                .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
+                .collect();
+            let late = RecordBatch::try_new(rb.schema(), cols.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            self.late.push(late);
+        }
+        Ok(())
+    }
+
+    /// Moves sessions the watermark has passed (or all, when `all`) to `closed`.
+    fn close(&mut self, all: bool) {
+        let wm = self.watermark.current();
+        let gap = self.gap_ms;
+        let keys: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, s)| all || wm.is_some_and(|w| s.end + gap < w))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(s) = self.open.remove(&k) {
+                self.closed.push(s);
+            }
+        }
+    }
+
+    fn take_output(&mut self) -> Result<(Option<RecordBatch>, Vec<RecordBatch>), String> {
+        let late = std::mem::take(&mut self.late);
+        if self.closed.is_empty() {
+            return Ok((None, late));
+        }
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.sort_by_key(|s| (s.start, s.session_id, s.user_id));
+        let mut user = Int64Builder::new();
+        let mut sid = Int64Builder::new();
+        let mut start = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        let mut end = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        let mut events = Int32Builder::new();
+        let mut songs = Int32Builder::new();
+        let mut secs = Float64Builder::new();
+        let mut level = StringBuilder::new();
+        let mut city = StringBuilder::new();
+        let mut state = StringBuilder::new();
+        for s in &closed {
+            user.append_option(s.user_id);
+            sid.append_value(s.session_id);
+            start.append_value(s.start);
+            end.append_value(s.end);
+            events.append_value(s.events);
+            songs.append_value(s.songs);
+            secs.append_value(s.listen_seconds);
+            level.append_value(&s.level);
+            city.append_option(s.city.as_deref());
+            state.append_option(s.state.as_deref());
+        }
+        self.metrics
+            .sessions_closed
+            .fetch_add(closed.len() as u64, Relaxed);
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(user.finish()),
+            Arc::new(sid.finish()),
+            Arc::new(start.finish()),
+            Arc::new(end.finish()),
+            Arc::new(events.finish()),
+            Arc::new(songs.finish()),
+            Arc::new(secs.finish()),
+            Arc::new(level.finish()),
+            Arc::new(city.finish()),
+            Arc::new(state.finish()),
+        ];
+        let rb = RecordBatch::try_new(sessions_schema(), cols).map_err(|e| e.to_string())?;
+        Ok((Some(rb), late))
+    }
+
+    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+        self.close(all);
+        let out = self.take_output();
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let (sessions, late) = out.map_err(SinkError::Internal)?;
+            if let Some(rb) = sessions {
+                writer.write("sessions", "session_start", &rb).await?;
+            }
+            for rb in late {
+                writer.write("_late/page_view_events", "ts", &rb).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Actor for Sessionizer {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.mailbox);
+    }
+}
+
+impl Handler<Observe> for Sessionizer {
+    type Result = Result<(), SinkError>;
+    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
+        self.observe(msg).map_err(SinkError::Internal)
+    }
+}
+
+impl Handler<PartitionGone> for Sessionizer {
+    type Result = ();
+    fn handle(&mut self, msg: PartitionGone, _: &mut Context<Self>) {
+        self.watermark.remove(&msg.0);
+    }
+}
+
+impl Handler<PartitionStarted> for Sessionizer {
+    type Result = ();
+    fn handle(&mut self, msg: PartitionStarted, _: &mut Context<Self>) {
+        self.watermark.register(&msg.0);
+    }
+}
+
+impl Handler<Tick> for Sessionizer {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
+        self.write(false)
+    }
+}
+
+impl Handler<FlushAll> for Sessionizer {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
+        self.write(true)
+    }
+}
