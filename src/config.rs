@@ -37,6 +37,13 @@ pub struct Settings {
     pub lake: LakeSettings,
     pub warehouse: WarehouseSettings,
     pub log: LogSettings,
+    pub web: WebSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -248,6 +255,13 @@ impl Settings {
                 "kafka.topics",
                 "[]",
                 "a non-empty list of topic names",
+            ));
+        }
+        if !self.web.listen.is_empty() && self.web.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "web.listen",
+                &self.web.listen,
+                "empty (off) or IP:PORT such as 127.0.0.1:9464",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

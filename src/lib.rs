@@ -13,3 +13,4 @@ pub mod report;
 pub mod sim;
 pub mod sinks;
 pub mod time;
+pub mod web;

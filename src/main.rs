@@ -161,6 +161,9 @@ struct PipelineArgs {
     /// Exit after this many seconds without a message (0: run until signalled).
     #[arg(long, value_name = "SECS")]
     idle_exit: Option<u64>,
+    /// Serve /metrics, /health and /api/live here (IP:PORT; empty to turn off) [default: web.listen].
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -491,6 +494,9 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
     if let Some(s) = a.idle_exit {
         o.push(("kafka.idle_exit_secs", s.to_string()));
     }
+    if let Some(l) = &a.listen {
+        o.push(("web.listen", l.clone()));
+    }
     let mut settings = Settings::load(a.config.as_deref(), &o)?;
     if let Some(t) = a.topics {
         settings.kafka.topics = t;
@@ -506,7 +512,12 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
         let stop = stop.clone();
         async move {
             spawn_signal_watch(stop.clone());
-            let topo = Topology::start(&settings, metrics)?;
+            let topo = Topology::start(&settings, metrics.clone())?;
+            if !settings.web.listen.is_empty() {
+                musicaly::web::serve(&settings.web.listen, metrics, topo.live.clone())
+                    .await
+                    .with_context(|| format!("web.listen {}: cannot bind (is another musicaly running? set web.listen = \"\" to turn it off)", settings.web.listen))?;
+            }
             // The Kafka source polls on its own thread; the actors run here.
             let (tx, rx) = tokio::sync::oneshot::channel();
             let thread = {

@@ -37,6 +37,8 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
     );
 
     let data = tmp.path().join("data");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
     let mut child = bin()
         .args([
             "pipeline",
@@ -46,6 +48,8 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
             &unique("g"),
             "--topics",
             &topics.join(","),
+            "--listen",
+            &listen,
         ])
         .arg("--data-dir")
         .arg(&data)
@@ -71,6 +75,17 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The Prometheus endpoint reports what landed, per table.
+    assert_eq!(http_get(port, "/health").as_deref(), Ok("ok\n"));
+    let metrics = http_get(port, "/metrics").unwrap();
+    for (table, n) in &produced {
+        let line = format!("musicaly_rows_written_total{{table=\"{table}\"}} {n}");
+        assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("musicaly_e2e_latency_ms{quantile=\"0.5\"}"),
+        "{metrics}"
+    );
     // SIGTERM: stop reading, flush, commit, exit 0.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_timeout(&mut child, Duration::from_secs(60));

@@ -191,7 +191,7 @@ pub fn pipeline_config(
 ) -> PathBuf {
     let topics: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
     let text = format!(
-        "[data]\ndir = \"{}\"\n[pipeline]\nbatch_max_age_ms = 300\n{extra}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\ntopics = [{}]\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+        "[data]\ndir = \"{}\"\n[web]\nlisten = \"127.0.0.1:0\"\n[pipeline]\nbatch_max_age_ms = 300\n{extra}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\ntopics = [{}]\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
         data.display(),
         topics.join(", ")
     );
@@ -280,4 +280,37 @@ pub fn wait_until(what: &str, timeout: std::time::Duration, mut cond: impl FnMut
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET http://127.0.0.1:port/path, the body (retries for a few seconds).
+pub fn http_get(port: u16, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    for _ in 0..20 {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out)?;
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        })();
+        match attempt {
+            Ok(out) => match out.split_once("\r\n\r\n") {
+                Some((_, body)) => return Ok(body.to_string()),
+                None => last = format!("no header end in {out:?}"),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    Err(format!("GET {path} on port {port}: {last}"))
 }
