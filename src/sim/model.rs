@@ -160,6 +160,10 @@ impl EventsimConfig {
     }
 }
 
+/// Auth and level of users arriving through growth when the config names none.
+pub const DEFAULT_NEW_USER_AUTH: &str = "Guest";
+pub const DEFAULT_NEW_USER_LEVEL: &str = "free";
+
 /// A state of the machine, with its outgoing transitions.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -211,10 +215,10 @@ impl Model {
                 states.len() - 1
             })
         };
-        for t in &cfg.transitions {
+        for (i, t) in cfg.transitions.iter().enumerate() {
             if !(0.0..=1.0).contains(&t.p) {
                 return Err(ModelError::Invalid(format!(
-                    "transition from {} to {} has p = {}, allowed 0..=1",
+                    "transitions[{i}] from {} to {} has p = {}, allowed 0..=1",
                     describe(&t.source),
                     describe(&t.dest),
                     t.p
@@ -236,16 +240,16 @@ impl Model {
             }
         }
         let mut new_session: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
-        for ns in &cfg.new_session {
-            let Some(&i) = index.get(&ns.state) else {
+        for (i, ns) in cfg.new_session.iter().enumerate() {
+            let Some(&si) = index.get(&ns.state) else {
                 return Err(ModelError::Invalid(format!(
-                    "new-session entry {} is not a state of any transition",
+                    "new-session[{i}] {} is not a state of any transition",
                     describe(&ns.state)
                 )));
             };
-            if ns.weight < 0.0 {
+            if !(ns.weight >= 0.0 && ns.weight.is_finite()) {
                 return Err(ModelError::Invalid(format!(
-                    "new-session entry {} has negative weight {}",
+                    "new-session[{i}] {} has weight {}, allowed a finite number >= 0",
                     describe(&ns.state),
                     ns.weight
                 )));
@@ -254,18 +258,55 @@ impl Model {
                 .entry((ns.state.auth.clone(), ns.state.level.clone()))
                 .or_default();
             let cum = list.last().map_or(0.0, |x| x.0) + ns.weight;
-            list.push((cum, i));
+            list.push((cum, si));
         }
-        let show_details: HashMap<String, bool> = cfg
-            .show_user_details
-            .iter()
-            .map(|s| (s.auth.clone(), s.show))
-            .collect();
+        // A (auth, level) whose weights are all 0 cannot start a session.
+        new_session.retain(|_, l| l.last().is_some_and(|x| x.0 > 0.0));
+        let mut show_details: HashMap<String, bool> = HashMap::new();
+        for (i, s) in cfg.show_user_details.iter().enumerate() {
+            if show_details.insert(s.auth.clone(), s.show).is_some() {
+                return Err(ModelError::Invalid(format!(
+                    "show-user-details[{i}]: auth {:?} is listed twice",
+                    s.auth
+                )));
+            }
+        }
         for st in &states {
             if !show_details.contains_key(&st.auth) {
                 return Err(ModelError::Invalid(format!(
                     "auth {:?} (used by page {:?}) has no show-user-details entry",
                     st.auth, st.page
+                )));
+            }
+        }
+        for (what, list) in [
+            (
+                "auths",
+                cfg.auths
+                    .iter()
+                    .map(|a| (a.auth.as_str(), a.weight))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "levels",
+                cfg.levels
+                    .iter()
+                    .map(|l| (l.level.as_str(), l.weight))
+                    .collect(),
+            ),
+        ] {
+            if let Some((i, (name, w))) = list
+                .iter()
+                .enumerate()
+                .find(|(_, (_, w))| !(*w >= 0.0 && w.is_finite()))
+            {
+                return Err(ModelError::Invalid(format!(
+                    "{what}[{i}] {name:?} has weight {w}, allowed a finite number >= 0"
+                )));
+            }
+            if list.iter().all(|(_, w)| *w <= 0.0) {
+                return Err(ModelError::Invalid(format!(
+                    "{what} needs at least one positive weight"
                 )));
             }
         }
@@ -279,10 +320,49 @@ impl Model {
                 }
             }
         }
-        if cfg.levels.iter().all(|l| l.weight <= 0.0) || cfg.auths.iter().all(|a| a.weight <= 0.0) {
-            return Err(ModelError::Invalid(
-                "levels and auths need at least one positive weight each".into(),
-            ));
+        let new_auth = cfg
+            .new_user_auth
+            .as_deref()
+            .unwrap_or(DEFAULT_NEW_USER_AUTH);
+        let new_level = cfg
+            .new_user_level
+            .as_deref()
+            .unwrap_or(DEFAULT_NEW_USER_LEVEL);
+        if !new_session.contains_key(&(new_auth.to_string(), new_level.to_string())) {
+            return Err(ModelError::Invalid(format!(
+                "new-user-auth {new_auth:?} with new-user-level {new_level:?}: new-session has no state for them, so arriving users could never start a session"
+            )));
+        }
+        if let Some(c) = &cfg.churned_state {
+            if !states.iter().any(|s| &s.auth == c) {
+                return Err(ModelError::Invalid(format!(
+                    "churned-state {c:?} is not the auth of any state, so no user could churn"
+                )));
+            }
+        }
+        for (what, v) in [
+            ("alpha", cfg.alpha),
+            ("beta", cfg.beta),
+            ("session-gap", cfg.session_gap),
+            ("weekend-damping-scale", cfg.weekend_damping_scale),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(ModelError::Invalid(format!(
+                    "{what} = {v}, allowed a finite number >= 0"
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&cfg.weekend_damping) {
+            return Err(ModelError::Invalid(format!(
+                "weekend-damping = {}, allowed 0..=1",
+                cfg.weekend_damping
+            )));
+        }
+        if !(0.0..0.5).contains(&cfg.damping) {
+            return Err(ModelError::Invalid(format!(
+                "damping = {}, allowed 0..0.5",
+                cfg.damping
+            )));
         }
         Ok(Model {
             cfg,
