@@ -85,6 +85,13 @@ pub struct EventsimConfig {
     #[serde(rename = "first-user-id")]
     pub first_user_id: Option<f64>,
     pub tag: Option<String>,
+    /// Start of simulated time (ISO date-time, UTC) when no flag gives one;
+    /// eventsim ignored it (a known defect), we honour it.
+    #[serde(rename = "start-date")]
+    pub start_date: Option<String>,
+    /// End of simulated time (ISO date-time, UTC) when no flag gives one.
+    #[serde(rename = "end-date")]
+    pub end_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +195,117 @@ pub struct Model {
     /// (auth, level) → cumulative weights over initial state indices.
     pub new_session: HashMap<(String, String), Vec<(f64, usize)>>,
     pub show_details: HashMap<String, bool>,
+    /// The same, with auths and levels as small ids: what the engine uses.
+    pub ids: Ids,
+}
+
+/// Auths and levels as small integer ids, so a user's state is a few bytes and
+/// the hot path compares integers, not strings.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    pub auth_names: Vec<String>,
+    pub level_names: Vec<String>,
+    /// Per state: its auth id and level id.
+    pub state_auth: Vec<u16>,
+    pub state_level: Vec<u16>,
+    /// Indexed by `auth * level_names.len() + level`: cumulative weights over
+    /// first states of a session (empty: this user cannot start a session).
+    pub new_session: Vec<Vec<(f64, usize)>>,
+    /// Per auth id: whether events show the user's details.
+    pub shows: Vec<bool>,
+    pub churned: Option<u16>,
+    /// Cumulative weights of the initial users' auth and level.
+    pub initial_auth: Vec<(f64, usize)>,
+    pub initial_level: Vec<(f64, usize)>,
+    pub new_user_auth: u16,
+    pub new_user_level: u16,
+}
+
+impl Ids {
+    fn build(cfg: &EventsimConfig, states: &[State], show: &HashMap<String, bool>) -> Ids {
+        let mut ids = Ids::default();
+        fn intern(names: &mut Vec<String>, n: &str) -> u16 {
+            match names.iter().position(|x| x == n) {
+                Some(i) => i as u16,
+                None => {
+                    names.push(n.to_string());
+                    (names.len() - 1) as u16
+                }
+            }
+        }
+        for st in states {
+            let a = intern(&mut ids.auth_names, &st.auth);
+            let l = intern(&mut ids.level_names, &st.level);
+            ids.state_auth.push(a);
+            ids.state_level.push(l);
+        }
+        let mut cum = 0.0;
+        for a in &cfg.auths {
+            cum += a.weight.max(0.0);
+            let id = intern(&mut ids.auth_names, &a.auth);
+            ids.initial_auth.push((cum, id as usize));
+        }
+        cum = 0.0;
+        for l in &cfg.levels {
+            cum += l.weight.max(0.0);
+            let id = intern(&mut ids.level_names, &l.level);
+            ids.initial_level.push((cum, id as usize));
+        }
+        ids.new_user_auth = intern(
+            &mut ids.auth_names,
+            cfg.new_user_auth
+                .as_deref()
+                .unwrap_or(DEFAULT_NEW_USER_AUTH),
+        );
+        ids.new_user_level = intern(
+            &mut ids.level_names,
+            cfg.new_user_level
+                .as_deref()
+                .unwrap_or(DEFAULT_NEW_USER_LEVEL),
+        );
+        ids.churned = cfg
+            .churned_state
+            .as_deref()
+            .map(|c| intern(&mut ids.auth_names, c));
+        let nl = ids.level_names.len();
+        ids.new_session = vec![Vec::new(); ids.auth_names.len() * nl];
+        for ns in &cfg.new_session {
+            let (Some(a), Some(l)) = (
+                ids.auth_names.iter().position(|x| *x == ns.state.auth),
+                ids.level_names.iter().position(|x| *x == ns.state.level),
+            ) else {
+                continue;
+            };
+            let Some(si) = states.iter().position(|s| {
+                s.page == ns.state.page
+                    && s.method == ns.state.method
+                    && s.status == ns.state.status
+                    && s.auth == ns.state.auth
+                    && s.level == ns.state.level
+            }) else {
+                continue;
+            };
+            let list = &mut ids.new_session[a * nl + l];
+            let cum = list.last().map_or(0.0, |x| x.0) + ns.weight;
+            list.push((cum, si));
+        }
+        for l in &mut ids.new_session {
+            if l.last().is_some_and(|x| x.0 <= 0.0) {
+                l.clear();
+            }
+        }
+        ids.shows = ids
+            .auth_names
+            .iter()
+            .map(|a| show.get(a).copied().unwrap_or(false))
+            .collect();
+        ids
+    }
+
+    /// First-state weights for a user of this auth and level.
+    pub fn session_starts(&self, auth: u16, level: u16) -> &[(f64, usize)] {
+        &self.new_session[auth as usize * self.level_names.len() + level as usize]
+    }
 }
 
 impl Model {
@@ -364,11 +482,13 @@ impl Model {
                 cfg.damping
             )));
         }
+        let ids = Ids::build(&cfg, &states, &show_details);
         Ok(Model {
             cfg,
             states,
             new_session,
             show_details,
+            ids,
         })
     }
 
