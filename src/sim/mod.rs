@@ -15,6 +15,7 @@ pub mod encode;
 pub mod merge;
 pub mod model;
 pub mod output;
+pub mod queue;
 pub mod rng;
 pub mod shard;
 
@@ -64,6 +65,17 @@ pub enum Stream {
 /// users, so one user's events share a Kafka partition).
 pub trait Emit {
     fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError>;
+    /// Writes a payload given in pieces, without joining them first (saves a
+    /// copy of every byte on the file and stdout outputs). Returns false when
+    /// the output does not do this; the caller then joins them and calls `emit`.
+    fn emit_parts(
+        &mut self,
+        _stream: Stream,
+        _key: i64,
+        _parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        Ok(false)
+    }
     fn finish(&mut self) -> Result<(), SimError> {
         Ok(())
     }
@@ -125,6 +137,7 @@ pub struct Ctx {
     pub model: Model,
     pub catalog: Catalog,
     pub tables: Tables,
+    pub off_days: calendar::OffDays,
     pub opts: SimOptions,
 }
 
@@ -168,11 +181,14 @@ impl Simulator {
             )));
         }
         let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
+        // Initial users look back before the start (a session gap or so).
+        let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
         Ok(Simulator {
             ctx: Ctx {
                 model,
                 catalog,
                 tables,
+                off_days,
                 opts,
             },
             stats: SimStats::default(),

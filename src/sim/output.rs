@@ -62,6 +62,24 @@ impl Emit for FileOutput {
         }
         Ok(())
     }
+    fn emit_parts(
+        &mut self,
+        stream: Stream,
+        _key: i64,
+        parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        let i = match stream {
+            Stream::Topic(t) if self.files.len() == 4 => t.index(),
+            _ => 0,
+        };
+        if let Some(w) = self.files[i].as_mut() {
+            for p in parts {
+                w.write_all(p).map_err(io)?;
+            }
+            w.write_all(b"\n").map_err(io)?;
+        }
+        Ok(true)
+    }
     fn finish(&mut self) -> Result<(), SimError> {
         for w in self.files.iter_mut().flatten() {
             w.flush().map_err(io)?;
@@ -75,7 +93,7 @@ pub struct StdoutOutput(BufWriter<std::io::Stdout>);
 
 impl StdoutOutput {
     pub fn new() -> StdoutOutput {
-        StdoutOutput(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+        StdoutOutput(BufWriter::with_capacity(1 << 20, std::io::stdout()))
     }
 }
 
@@ -89,6 +107,18 @@ impl Emit for StdoutOutput {
     fn emit(&mut self, _stream: Stream, _key: i64, payload: &[u8]) -> Result<(), SimError> {
         self.0.write_all(payload).map_err(io)?;
         self.0.write_all(b"\n").map_err(io)
+    }
+    fn emit_parts(
+        &mut self,
+        _stream: Stream,
+        _key: i64,
+        parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        for p in parts {
+            self.0.write_all(p).map_err(io)?;
+        }
+        self.0.write_all(b"\n").map_err(io)?;
+        Ok(true)
     }
     fn finish(&mut self) -> Result<(), SimError> {
         self.0.flush().map_err(io)

@@ -9,12 +9,10 @@
 //!
 //! Memory is per user (under 100 bytes), never per event.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rand::Rng;
 
 use super::encode::{Batch, Ev, UserRef};
+use super::queue::TimeQueue;
 use super::rng::{self, UserRng};
 use super::Ctx;
 
@@ -85,10 +83,9 @@ pub struct Shard<'a> {
     index: u64,
     count: u64,
     users: Vec<User>,
-    queue: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Users by next event, in seconds since the start.
+    queue: TimeQueue,
     arrivals: Arrivals,
-    /// This shard's next arrival (time, ordinal).
-    next_arrival: Option<(i64, u64)>,
     pub stats: ShardStats,
 }
 
@@ -101,7 +98,7 @@ impl<'a> Shard<'a> {
             index,
             count,
             users: Vec::with_capacity(mine),
-            queue: BinaryHeap::with_capacity(mine),
+            queue: TimeQueue::new(),
             arrivals: Arrivals {
                 rng: rng::stream(o.seed, rng::ARRIVALS_STREAM),
                 t_ms: o.start_ms,
@@ -109,7 +106,6 @@ impl<'a> Shard<'a> {
                 growth: o.growth_rate,
                 end_ms: o.end_ms,
             },
-            next_arrival: None,
             stats: ShardStats::default(),
         };
         let mut ordinal = index;
@@ -121,14 +117,21 @@ impl<'a> Shard<'a> {
         s
     }
 
+    /// Queues this shard's next arrival: a user not created yet, created when
+    /// its time comes (its ordinal is then the next local index).
     fn advance_arrivals(&mut self) {
-        self.next_arrival = None;
         while let Some((t, o)) = self.arrivals.next() {
             if o % self.count == self.index {
-                self.next_arrival = Some((t, o));
+                self.queue.push(self.second(t), o as u32);
                 return;
             }
         }
+    }
+
+    /// Seconds since the start: every simulated time is a whole number of them.
+    #[inline]
+    fn second(&self, t_ms: i64) -> i64 {
+        (t_ms - self.ctx.opts.start_ms).div_euclid(1000)
     }
 
     fn new_user(&mut self, ordinal: u64, auth: u16, level: u16, reg_ms: Option<i64>) -> User {
@@ -186,52 +189,51 @@ impl<'a> Shard<'a> {
         let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
         let t = next_session_start(self.ctx, &mut u, from);
         self.users.push(u);
-        self.queue.push(Reverse((t, ordinal as u32)));
+        self.queue.push(self.second(t), ordinal as u32);
     }
 
     /// Generates events into `batch` until it holds `max` events or the end time
     /// is reached. Returns false when the shard is done.
     pub fn fill(&mut self, batch: &mut Batch, max: usize) -> bool {
-        let end = self.ctx.opts.end_ms;
+        let (start, end) = (self.ctx.opts.start_ms, self.ctx.opts.end_ms);
         loop {
-            if let Some((ta, o)) = self.next_arrival {
-                if self.queue.peek().is_none_or(|Reverse((t, _))| ta <= *t) {
-                    let ids = &self.ctx.model.ids;
-                    let (a, l) = (ids.new_user_auth, ids.new_user_level);
-                    let u = self.new_user(o, a, l, Some(ta));
-                    self.users.push(u);
-                    self.queue.push(Reverse((ta, o as u32)));
-                    self.advance_arrivals();
-                }
-            }
-            let Some(&Reverse((t, ordinal))) = self.queue.peek() else {
+            let Some((s, ordinal)) = self.queue.peek() else {
                 return false;
             };
+            let t = start + s * 1000;
             if t >= end {
                 return false;
             }
-            self.step(t, ordinal, batch);
+            self.queue.pop();
+            if (ordinal as u64 / self.count) as usize == self.users.len() {
+                // An arrival: the user registers now and starts a session.
+                let ids = &self.ctx.model.ids;
+                let (a, l) = (ids.new_user_auth, ids.new_user_level);
+                let u = self.new_user(ordinal as u64, a, l, Some(t));
+                self.users.push(u);
+                self.advance_arrivals();
+            }
+            if let Some(next) = self.step(t, ordinal, batch) {
+                self.queue.push(self.second(next), ordinal);
+            }
             if batch.events.len() >= max {
                 return true;
             }
         }
     }
 
-    /// The user's event at `t` (written when at or after the start), then the
-    /// user is rescheduled in place (or removed when churned or stuck).
+    /// The user's event at `t` (written when at or after the start); returns
+    /// when its next event is, None when the user is gone (churned or stuck).
     #[inline]
-    fn step(&mut self, t: i64, ordinal: u32, batch: &mut Batch) {
+    fn step(&mut self, t: i64, ordinal: u32, batch: &mut Batch) -> Option<i64> {
         let ctx = self.ctx;
         let model = &ctx.model;
         let local = (ordinal as u64 / self.count) as usize;
         let u = &mut self.users[local];
         if u.state == NO_SESSION {
             let starts = model.ids.session_starts(u.auth, u.level);
-            let Some(s) = rng::pick(&mut u.rng, starts) else {
-                // No way to start a session in this (auth, level): the user is done.
-                self.queue.pop();
-                return;
-            };
+            // No way to start a session in this (auth, level): the user is done.
+            let s = rng::pick(&mut u.rng, starts)?;
             u.state = s as u32;
             u.item = 0;
             u.song_end_ms = 0;
@@ -270,7 +272,7 @@ impl<'a> Shard<'a> {
         if let Some(s) = song {
             u.song_end_ms = t + (ctx.catalog.songs[s as usize].duration as i64) * 1000;
         }
-        let next_t = match next {
+        match next {
             Some(ns) => {
                 let dt = if state.is_redirect {
                     1000
@@ -294,17 +296,6 @@ impl<'a> Shard<'a> {
                     Some(next_session_start(ctx, u, t))
                 }
             }
-        };
-        match next_t {
-            Some(nt) => {
-                // Replace the top in place: one sift instead of a pop and a push.
-                if let Some(mut top) = self.queue.peek_mut() {
-                    *top = Reverse((nt, ordinal));
-                }
-            }
-            None => {
-                self.queue.pop();
-            }
         }
     }
 }
@@ -319,7 +310,7 @@ fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
         let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
         let cand_s = super::calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
         let cand = cand_s * 1000 + t.rem_euclid(1000);
-        let reject = super::calendar::weekend_rejection(
+        let reject = ctx.off_days.rejection(
             cand_s,
             cfg.weekend_damping,
             cfg.weekend_damping_offset,
