@@ -290,7 +290,10 @@ impl<'a> Shard<'a> {
             None => {
                 u.state = NO_SESSION;
                 if model.ids.churned == Some(u.auth) {
-                    self.stats.churned += 1;
+                    // Counted when written (the look-back before the start is not).
+                    if t >= ctx.opts.start_ms {
+                        self.stats.churned += 1;
+                    }
                     None
                 } else {
                     Some(next_session_start(ctx, u, t))
