@@ -44,6 +44,8 @@ pub struct Batch {
     pub bytes: Vec<u8>,
     pub events: Vec<EvRec>,
     pub msgs: Vec<MsgRec>,
+    /// The parts every message of an event shares, encoded once per event.
+    scratch: Vec<u8>,
 }
 
 impl Batch {
@@ -77,6 +79,14 @@ pub struct Ev {
     pub after_login: bool,
 }
 
+/// The parts of an event's messages encoded once per event.
+struct Shared<'a> {
+    /// `"ts":T,"sessionId":`
+    head: &'a [u8],
+    /// `,"itemInSession":N,` then the device and user fields.
+    tail: &'a [u8],
+}
+
 /// Pre-encoded fragments.
 pub struct Tables {
     dialect: Dialect,
@@ -98,6 +108,10 @@ pub struct Tables {
     loc_single: Vec<Vec<u8>>,
     // per user agent
     ua: Vec<Vec<u8>>,
+    /// Per (location, user agent): the whole device part, one copy per message.
+    device_bytes: Vec<u8>,
+    device_off: Vec<u32>,
+    n_ua: usize,
     // per song
     song_four: Vec<Vec<u8>>,
     artist_j: Vec<Vec<u8>>,
@@ -107,6 +121,10 @@ pub struct Tables {
     first_j: Vec<Vec<u8>>,
     gender_j: Vec<&'static [u8]>,
     last_j: Vec<Vec<u8>>,
+    /// `,"lastName":"..."` per surname.
+    last_kv: Vec<Vec<u8>>,
+    /// `,"firstName":"...","gender":"M"` per first name.
+    first_kv: Vec<Vec<u8>>,
     /// `,"tag":"..."` or empty.
     tag: Vec<u8>,
 }
@@ -153,6 +171,9 @@ impl Tables {
             loc_b: vec![],
             loc_single: vec![],
             ua: vec![],
+            device_bytes: vec![],
+            device_off: vec![0],
+            n_ua: 0,
             song_four: vec![],
             artist_j: vec![],
             title_j: vec![],
@@ -160,6 +181,8 @@ impl Tables {
             first_j: vec![],
             gender_j: vec![],
             last_j: vec![],
+            last_kv: vec![],
+            first_kv: vec![],
             tag: vec![],
         };
         for st in &model.states {
@@ -211,6 +234,18 @@ impl Tables {
                 .push(js(&format!("{}, {}", loc.city, loc.state)));
         }
         t.ua = catalog.user_agents.iter().map(|u| js(u)).collect();
+        t.n_ua = t.ua.len();
+        for l in 0..t.loc_a.len() {
+            for u in 0..t.n_ua {
+                let d = &mut t.device_bytes;
+                d.extend_from_slice(&t.loc_a[l]);
+                d.extend_from_slice(b",\"userAgent\":");
+                d.extend_from_slice(&t.ua[u]);
+                d.push(b',');
+                d.extend_from_slice(&t.loc_b[l]);
+                t.device_off.push(d.len() as u32);
+            }
+        }
         for song in &catalog.songs {
             let (a, s) = (js(&song.artist), js(&song.title));
             let mut d = Vec::new();
@@ -232,6 +267,18 @@ impl Tables {
                 .push(if *gender == "M" { b"\"M\"" } else { b"\"F\"" });
         }
         t.last_j = catalog.surnames.iter().map(|s| js(s)).collect();
+        for l in &t.last_j {
+            let mut v = b",\"lastName\":".to_vec();
+            v.extend_from_slice(l);
+            t.last_kv.push(v);
+        }
+        for (f, g) in t.first_j.iter().zip(&t.gender_j) {
+            let mut v = b",\"firstName\":".to_vec();
+            v.extend_from_slice(f);
+            v.extend_from_slice(b",\"gender\":");
+            v.extend_from_slice(g);
+            t.first_kv.push(v);
+        }
         if let Some(tag) = tag {
             t.tag.extend_from_slice(b",\"tag\":");
             t.tag.extend_from_slice(&js(tag));
@@ -250,22 +297,42 @@ impl Tables {
         match self.dialect {
             Dialect::Single => self.msg(b, Stream::Single, |t, buf| t.single(buf, e)),
             Dialect::Four => {
+                // `"ts":T,"sessionId":` and `,"itemInSession":N,<device><user>`
+                // are the same in every message of the event: encode them once.
+                let mut sc = std::mem::take(&mut b.scratch);
+                sc.clear();
+                sc.extend_from_slice(b"\"ts\":");
+                int(&mut sc, e.ts);
+                sc.extend_from_slice(b",\"sessionId\":");
+                let h = sc.len();
+                sc.extend_from_slice(b",\"itemInSession\":");
+                int(&mut sc, e.item as i64);
+                sc.push(b',');
+                self.device(&mut sc, e);
+                self.user(&mut sc, e);
+                let p = Shared {
+                    head: &sc[..h],
+                    tail: &sc[h..],
+                };
                 self.msg(b, Stream::Topic(Table::PageView), |t, buf| {
-                    t.page_view(buf, e)
+                    t.page_view(buf, e, &p)
                 });
                 if let Some(song) = e.song {
                     self.msg(b, Stream::Topic(Table::Listen), |t, buf| {
-                        t.listen(buf, e, song as usize)
+                        t.listen(buf, &p, song as usize, e.state)
                     });
                 }
                 if e.after_login {
-                    self.msg(b, Stream::Topic(Table::Auth), |t, buf| t.auth(buf, e));
+                    self.msg(b, Stream::Topic(Table::Auth), |t, buf| {
+                        t.auth(buf, &p, e.state)
+                    });
                 }
                 if self.status_change[e.state] {
                     self.msg(b, Stream::Topic(Table::StatusChange), |t, buf| {
-                        t.status_change(buf, e)
+                        t.status_change(buf, &p, e.state)
                     });
                 }
+                b.scratch = sc;
             }
         }
         b.events.push(EvRec {
@@ -289,22 +356,18 @@ impl Tables {
         });
     }
 
-    /// `{"ts":T,"sessionId":` and returns where the id goes.
+    /// The shared head, and returns where the session id goes.
     #[inline]
-    fn head(buf: &mut Vec<u8>, e: &Ev) -> usize {
-        buf.extend_from_slice(b"\"ts\":");
-        int(buf, e.ts);
-        buf.extend_from_slice(b",\"sessionId\":");
+    fn head(buf: &mut Vec<u8>, p: &Shared<'_>) -> usize {
+        buf.extend_from_slice(p.head);
         buf.len()
     }
 
     #[inline]
     fn device(&self, buf: &mut Vec<u8>, e: &Ev) {
-        buf.extend_from_slice(&self.loc_a[e.location as usize]);
-        buf.extend_from_slice(b",\"userAgent\":");
-        buf.extend_from_slice(&self.ua[e.user_agent as usize]);
-        buf.push(b',');
-        buf.extend_from_slice(&self.loc_b[e.location as usize]);
+        let i = e.location as usize * self.n_ua + e.user_agent as usize;
+        let (a, b) = (self.device_off[i] as usize, self.device_off[i + 1] as usize);
+        buf.extend_from_slice(&self.device_bytes[a..b]);
     }
 
     #[inline]
@@ -312,33 +375,20 @@ impl Tables {
         if let Some(u) = &e.user {
             buf.extend_from_slice(b",\"userId\":");
             int(buf, u.id);
-            buf.extend_from_slice(b",\"lastName\":");
-            buf.extend_from_slice(&self.last_j[u.last as usize]);
-            buf.extend_from_slice(b",\"firstName\":");
-            buf.extend_from_slice(&self.first_j[u.first as usize]);
-            buf.extend_from_slice(b",\"gender\":");
-            buf.extend_from_slice(self.gender_j[u.first as usize]);
             buf.extend_from_slice(b",\"registration\":");
             int(buf, u.registration_ms);
+            buf.extend_from_slice(&self.last_kv[u.last as usize]);
+            buf.extend_from_slice(&self.first_kv[u.first as usize]);
         }
     }
 
-    #[inline]
-    fn item(buf: &mut Vec<u8>, e: &Ev) {
-        buf.extend_from_slice(b",\"itemInSession\":");
-        int(buf, e.item as i64);
-        buf.push(b',');
-    }
-
     /// `page_view_events`: every event.
-    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev) -> usize {
+    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev, p: &Shared<'_>) -> usize {
         buf.push(b'{');
-        let sid = Self::head(buf, e);
+        let sid = Self::head(buf, p);
         buf.push(b',');
         buf.extend_from_slice(&self.pv_state[e.state]);
-        Self::item(buf, e);
-        self.device(buf, e);
-        self.user(buf, e);
+        buf.extend_from_slice(p.tail);
         if let Some(s) = e.song {
             buf.push(b',');
             buf.extend_from_slice(&self.song_four[s as usize]);
@@ -349,16 +399,14 @@ impl Tables {
     }
 
     /// `listen_events`: NextSong pages.
-    fn listen(&self, buf: &mut Vec<u8>, e: &Ev, song: usize) -> usize {
+    fn listen(&self, buf: &mut Vec<u8>, p: &Shared<'_>, song: usize, state: usize) -> usize {
         buf.push(b'{');
         buf.extend_from_slice(&self.song_four[song]);
         buf.push(b',');
-        let sid = Self::head(buf, e);
+        let sid = Self::head(buf, p);
         buf.push(b',');
-        buf.extend_from_slice(&self.auth_level[e.state]);
-        Self::item(buf, e);
-        self.device(buf, e);
-        self.user(buf, e);
+        buf.extend_from_slice(&self.auth_level[state]);
+        buf.extend_from_slice(p.tail);
         buf.extend_from_slice(&self.tag);
         buf.push(b'}');
         sid
@@ -366,15 +414,13 @@ impl Tables {
 
     /// `auth_events`: the event right after a Login page; no `auth` field,
     /// `success` when the new auth is Logged In.
-    fn auth(&self, buf: &mut Vec<u8>, e: &Ev) -> usize {
+    fn auth(&self, buf: &mut Vec<u8>, p: &Shared<'_>, state: usize) -> usize {
         buf.push(b'{');
-        let sid = Self::head(buf, e);
+        let sid = Self::head(buf, p);
         buf.push(b',');
-        buf.extend_from_slice(&self.level[e.state]);
-        Self::item(buf, e);
-        self.device(buf, e);
-        self.user(buf, e);
-        buf.extend_from_slice(if self.success[e.state] {
+        buf.extend_from_slice(&self.level[state]);
+        buf.extend_from_slice(p.tail);
+        buf.extend_from_slice(if self.success[state] {
             b",\"success\":true"
         } else {
             b",\"success\":false"
@@ -386,14 +432,12 @@ impl Tables {
 
     /// `status_change_events`: Submit Upgrade / Submit Downgrade; `level` is the
     /// level before the change (the state's own level).
-    fn status_change(&self, buf: &mut Vec<u8>, e: &Ev) -> usize {
+    fn status_change(&self, buf: &mut Vec<u8>, p: &Shared<'_>, state: usize) -> usize {
         buf.push(b'{');
-        let sid = Self::head(buf, e);
+        let sid = Self::head(buf, p);
         buf.push(b',');
-        buf.extend_from_slice(&self.auth_level[e.state]);
-        Self::item(buf, e);
-        self.device(buf, e);
-        self.user(buf, e);
+        buf.extend_from_slice(&self.auth_level[state]);
+        buf.extend_from_slice(p.tail);
         buf.extend_from_slice(&self.tag);
         buf.push(b'}');
         sid

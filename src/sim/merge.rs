@@ -210,3 +210,33 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_up_is_rate_limited_and_future_events_wait() {
+        let rate = 20_000.0;
+        let mut p = Pacer::new(rate);
+        let past = crate::time::now_ms() - 3_600_000;
+        let n = 6000;
+        let t0 = Instant::now();
+        for i in 0..n {
+            let lag = p.pace(past + i);
+            assert!(lag > 3_000_000);
+        }
+        // n events at `rate` less the 100 ms burst: at least 0.2 s.
+        let min = (n as f64 - rate * 0.1) / rate;
+        let took = t0.elapsed().as_secs_f64();
+        assert!(
+            took >= min * 0.95,
+            "{n} events in {took:.3}s, limit {min:.3}s"
+        );
+        assert!(took < 5.0, "far too slow: {took:.3}s");
+        // An event 150 ms ahead of the clock is written when its time comes.
+        let t = crate::time::now_ms() + 150;
+        p.pace(t);
+        assert!(crate::time::now_ms() >= t);
+    }
+}

@@ -18,6 +18,9 @@ pub struct TimeQueue {
     /// Second being served; the ring holds seconds in [cur, cur + RING).
     cur: i64,
     ring: Vec<Vec<u32>>,
+    /// One bit per ring slot: non-empty. Sparse populations leave most
+    /// seconds empty, and this skips them 64 at a time.
+    occupied: Vec<u64>,
     in_ring: usize,
     far: BinaryHeap<Reverse<(i64, u32)>>,
     /// The bucket of `cur`, sorted, served from `pos`.
@@ -36,6 +39,7 @@ impl TimeQueue {
         TimeQueue {
             cur: i64::MIN / 4,
             ring: (0..RING).map(|_| Vec::new()).collect(),
+            occupied: vec![0; RING / 64],
             in_ring: 0,
             far: BinaryHeap::new(),
             current: Vec::new(),
@@ -57,8 +61,7 @@ impl TimeQueue {
             let i = self.pos + tail.partition_point(|&o| o < ordinal);
             self.current.insert(i, ordinal);
         } else if s < self.cur + RING as i64 {
-            self.ring[Self::slot(s)].push(ordinal);
-            self.in_ring += 1;
+            self.ring_push(s, ordinal);
         } else {
             self.far.push(Reverse((s, ordinal)));
         }
@@ -81,29 +84,65 @@ impl TimeQueue {
         self.pos += 1;
     }
 
+    #[inline]
+    fn ring_push(&mut self, s: i64, ordinal: u32) {
+        let i = Self::slot(s);
+        self.ring[i].push(ordinal);
+        self.occupied[i / 64] |= 1 << (i % 64);
+        self.in_ring += 1;
+    }
+
+    /// The first second at or after `from` whose ring slot is occupied
+    /// (the ring must not be empty).
+    fn next_occupied(&self, from: i64) -> i64 {
+        let start = Self::slot(from);
+        let words = RING / 64;
+        let (w0, b0) = (start / 64, start % 64);
+        // The first word, from bit b0 on; then whole words, wrapping around;
+        // then the first word's bits below b0.
+        let first = self.occupied[w0] & (!0u64 << b0);
+        if first != 0 {
+            return from + (first.trailing_zeros() as usize - b0) as i64;
+        }
+        for k in 1..=words {
+            let w = (w0 + k) % words;
+            let bits = if k == words {
+                self.occupied[w] & ((1u64 << b0) - 1)
+            } else {
+                self.occupied[w]
+            };
+            if bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                let d = (slot + RING - start) % RING;
+                return from + d as i64;
+            }
+        }
+        from
+    }
+
     /// Moves to the next second with users; false when empty.
     fn advance(&mut self) -> bool {
         self.current.clear();
         self.pos = 0;
-        if self.in_ring == 0 {
-            match self.far.peek() {
-                Some(Reverse((s, _))) => self.cur = (*s).max(self.cur + 1),
-                None => return false,
-            }
-        } else {
-            self.cur += 1;
-        }
+        let ring_next = (self.in_ring > 0).then(|| self.next_occupied(self.cur + 1));
+        let far_next = self.far.peek().map(|Reverse((s, _))| *s);
+        self.cur = match (ring_next, far_next) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b.max(self.cur + 1),
+            (None, None) => return false,
+        };
         let horizon = self.cur + RING as i64;
         while let Some(Reverse((s, o))) = self.far.peek().copied() {
             if s >= horizon {
                 break;
             }
             self.far.pop();
-            self.ring[Self::slot(s)].push(o);
-            self.in_ring += 1;
+            self.ring_push(s, o);
         }
         let slot = Self::slot(self.cur);
         std::mem::swap(&mut self.current, &mut self.ring[slot]);
+        self.occupied[slot / 64] &= !(1 << (slot % 64));
         self.in_ring -= self.current.len();
         self.current.sort_unstable();
         true
