@@ -36,6 +36,10 @@ impl<'a> Merger<'a> {
     #[inline]
     pub fn write(&mut self, batch: &Batch, ev: &EvRec, msg_start: u32) -> Result<(), SimError> {
         if let Some(p) = self.pacer.as_mut() {
+            if p.must_wait(ev.ts) {
+                // Ahead of the clock: what is buffered goes out before the wait.
+                self.out.flush()?;
+            }
             p.pace(ev.ts);
         }
         let o = ev.ordinal as usize;
@@ -120,6 +124,11 @@ impl Pacer {
             since_report: 0,
             lag_ms: 0,
         }
+    }
+
+    /// Whether writing event time `t_ms` needs a wait for the wall clock.
+    pub fn must_wait(&self, t_ms: i64) -> bool {
+        t_ms > crate::time::now_ms()
     }
 
     /// Blocks until event time `t_ms` may be written; returns the wall-clock

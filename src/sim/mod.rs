@@ -79,6 +79,11 @@ pub trait Emit {
     fn finish(&mut self) -> Result<(), SimError> {
         Ok(())
     }
+    /// Makes what was emitted so far visible (called in `--continuous` mode
+    /// before waiting for the wall clock, so buffered output is not held back).
+    fn flush(&mut self) -> Result<(), SimError> {
+        Ok(())
+    }
 }
 
 /// Options of a run; flags win over the eventsim config file.

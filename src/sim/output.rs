@@ -81,6 +81,9 @@ impl Emit for FileOutput {
         Ok(true)
     }
     fn finish(&mut self) -> Result<(), SimError> {
+        Emit::flush(self)
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
         for w in self.files.iter_mut().flatten() {
             w.flush().map_err(io)?;
         }
@@ -121,6 +124,9 @@ impl Emit for StdoutOutput {
         Ok(true)
     }
     fn finish(&mut self) -> Result<(), SimError> {
+        self.0.flush().map_err(io)
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
         self.0.flush().map_err(io)
     }
 }
