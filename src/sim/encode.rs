@@ -56,6 +56,31 @@ impl Batch {
     }
 }
 
+/// Where the encoder appends messages.
+pub trait MsgSink {
+    /// The buffer the next message of `stream` is appended to.
+    fn buf(&mut self, stream: Stream) -> &mut Vec<u8>;
+    /// The message appended from `start` is complete; `sid` is where the
+    /// session id goes (when it was not written).
+    fn end(&mut self, stream: Stream, start: usize, sid: usize);
+}
+
+impl MsgSink for Batch {
+    #[inline]
+    fn buf(&mut self, _stream: Stream) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+    #[inline]
+    fn end(&mut self, stream: Stream, start: usize, sid: usize) {
+        self.msgs.push(MsgRec {
+            stream,
+            start: start as u32,
+            sid: sid as u32,
+            end: self.bytes.len() as u32,
+        });
+    }
+}
+
 /// The user fields of an event whose auth shows details.
 #[derive(Debug, Clone, Copy)]
 pub struct UserRef {
@@ -292,49 +317,12 @@ impl Tables {
         self.shows[state]
     }
 
-    /// Appends the event's messages to the batch.
+    /// Appends the event's messages to the batch, the session id left as a hole
+    /// for the merge to fill.
     pub fn encode(&self, e: &Ev, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
-        match self.dialect {
-            Dialect::Single => self.msg(b, Stream::Single, |t, buf| t.single(buf, e)),
-            Dialect::Four => {
-                // `"ts":T,"sessionId":` and `,"itemInSession":N,<device><user>`
-                // are the same in every message of the event: encode them once.
-                let mut sc = std::mem::take(&mut b.scratch);
-                sc.clear();
-                sc.extend_from_slice(b"\"ts\":");
-                int(&mut sc, e.ts);
-                sc.extend_from_slice(b",\"sessionId\":");
-                let h = sc.len();
-                sc.extend_from_slice(b",\"itemInSession\":");
-                int(&mut sc, e.item as i64);
-                sc.push(b',');
-                self.device(&mut sc, e);
-                self.user(&mut sc, e);
-                let p = Shared {
-                    head: &sc[..h],
-                    tail: &sc[h..],
-                };
-                self.msg(b, Stream::Topic(Table::PageView), |t, buf| {
-                    t.page_view(buf, e, &p)
-                });
-                if let Some(song) = e.song {
-                    self.msg(b, Stream::Topic(Table::Listen), |t, buf| {
-                        t.listen(buf, &p, song as usize, e.state)
-                    });
-                }
-                if e.after_login {
-                    self.msg(b, Stream::Topic(Table::Auth), |t, buf| {
-                        t.auth(buf, &p, e.state)
-                    });
-                }
-                if self.status_change[e.state] {
-                    self.msg(b, Stream::Topic(Table::StatusChange), |t, buf| {
-                        t.status_change(buf, &p, e.state)
-                    });
-                }
-                b.scratch = sc;
-            }
-        }
+        let mut scratch = std::mem::take(&mut b.scratch);
+        self.encode_to(e, None, &mut scratch, b);
+        b.scratch = scratch;
         b.events.push(EvRec {
             ts: e.ts,
             ordinal,
@@ -344,16 +332,66 @@ impl Tables {
         });
     }
 
+    /// Writes the event's messages to `sink`; with `sid` (the session id's
+    /// digits) they are complete, else the id's place is reported to the sink.
+    pub fn encode_to<S: MsgSink>(
+        &self,
+        e: &Ev,
+        sid: Option<&[u8]>,
+        scratch: &mut Vec<u8>,
+        sink: &mut S,
+    ) {
+        match self.dialect {
+            Dialect::Single => Self::msg(sink, Stream::Single, |buf| self.single(buf, e, sid)),
+            Dialect::Four => {
+                // `"ts":T,"sessionId":` and `,"itemInSession":N,<device><user>`
+                // are the same in every message of the event: encode them once.
+                let sc = scratch;
+                sc.clear();
+                sc.extend_from_slice(b"\"ts\":");
+                int(sc, e.ts);
+                sc.extend_from_slice(b",\"sessionId\":");
+                if let Some(d) = sid {
+                    sc.extend_from_slice(d);
+                }
+                let h = sc.len();
+                sc.extend_from_slice(b",\"itemInSession\":");
+                int(sc, e.item as i64);
+                sc.push(b',');
+                self.device(sc, e);
+                self.user(sc, e);
+                let p = Shared {
+                    head: &sc[..h],
+                    tail: &sc[h..],
+                };
+                Self::msg(sink, Stream::Topic(Table::PageView), |buf| {
+                    self.page_view(buf, e, &p)
+                });
+                if let Some(song) = e.song {
+                    Self::msg(sink, Stream::Topic(Table::Listen), |buf| {
+                        self.listen(buf, &p, song as usize, e.state)
+                    });
+                }
+                if e.after_login {
+                    Self::msg(sink, Stream::Topic(Table::Auth), |buf| {
+                        self.auth(buf, &p, e.state)
+                    });
+                }
+                if self.status_change[e.state] {
+                    Self::msg(sink, Stream::Topic(Table::StatusChange), |buf| {
+                        self.status_change(buf, &p, e.state)
+                    });
+                }
+            }
+        }
+    }
+
     #[inline]
-    fn msg(&self, b: &mut Batch, stream: Stream, f: impl FnOnce(&Self, &mut Vec<u8>) -> usize) {
-        let start = b.bytes.len() as u32;
-        let sid = f(self, &mut b.bytes) as u32;
-        b.msgs.push(MsgRec {
-            stream,
-            start,
-            sid,
-            end: b.bytes.len() as u32,
-        });
+    fn msg<S: MsgSink>(sink: &mut S, stream: Stream, f: impl FnOnce(&mut Vec<u8>) -> usize) {
+        let buf = sink.buf(stream);
+        let start = buf.len();
+        let sid = f(buf);
+        sink.end(stream, start, sid);
     }
 
     /// The shared head, and returns where the session id goes.
@@ -445,7 +483,7 @@ impl Tables {
 
     /// The single-stream dialect: 18 keys in sorted order, nulls where hidden,
     /// `length`, `location` ("City, ST"), `userId` a string, `registration` a float.
-    fn single(&self, buf: &mut Vec<u8>, e: &Ev) -> usize {
+    fn single(&self, buf: &mut Vec<u8>, e: &Ev, sid_digits: Option<&[u8]>) -> usize {
         const NULL: &[u8] = b"null";
         let u = e.user.as_ref();
         let song = e.song.map(|s| s as usize);
@@ -480,6 +518,9 @@ impl Tables {
             None => buf.extend_from_slice(NULL),
         }
         buf.extend_from_slice(b",\"sessionId\":");
+        if let Some(d) = sid_digits {
+            buf.extend_from_slice(d);
+        }
         let sid = buf.len();
         buf.extend_from_slice(b",\"song\":");
         buf.extend_from_slice(song.map_or(NULL, |s| &self.title_j[s]));

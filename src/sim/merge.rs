@@ -8,11 +8,49 @@ use std::time::{Duration, Instant};
 use super::encode::{Batch, EvRec};
 use super::{Emit, SimError, SimStats, Stream};
 
+/// The global, increasing `sessionId`: a user's session gets the next id when
+/// its first event is written.
+#[derive(Debug)]
+pub struct SessionIds {
+    /// Per user ordinal: (session serial, sessionId) of its current session.
+    slots: Vec<(u32, i64)>,
+    next: i64,
+}
+
+impl Default for SessionIds {
+    fn default() -> Self {
+        SessionIds {
+            slots: Vec::new(),
+            next: 1,
+        }
+    }
+}
+
+impl SessionIds {
+    /// The id of session `serial` of user `ordinal`.
+    #[inline]
+    pub fn id(&mut self, ordinal: u32, serial: u32) -> i64 {
+        let o = ordinal as usize;
+        if o >= self.slots.len() {
+            self.slots.resize(o + 1, (0, 0));
+        }
+        let slot = &mut self.slots[o];
+        if slot.0 != serial {
+            *slot = (serial, self.next);
+            self.next += 1;
+        }
+        slot.1
+    }
+
+    /// Sessions given an id so far.
+    pub fn count(&self) -> u64 {
+        (self.next - 1) as u64
+    }
+}
+
 pub struct Merger<'a> {
     out: &'a mut dyn Emit,
-    /// Per user ordinal: (session serial, sessionId) of its current session.
-    sessions: Vec<(u32, i64)>,
-    next_session_id: i64,
+    sessions: SessionIds,
     scratch: Vec<u8>,
     pub stats: SimStats,
     pacer: Option<Pacer>,
@@ -23,8 +61,7 @@ impl<'a> Merger<'a> {
     pub fn new(out: &'a mut dyn Emit, pacer: Option<Pacer>, progress: Option<Progress>) -> Self {
         Merger {
             out,
-            sessions: Vec::new(),
-            next_session_id: 1,
+            sessions: SessionIds::default(),
             scratch: Vec::with_capacity(2048),
             stats: SimStats::default(),
             pacer,
@@ -42,17 +79,7 @@ impl<'a> Merger<'a> {
             }
             p.pace(ev.ts);
         }
-        let o = ev.ordinal as usize;
-        if o >= self.sessions.len() {
-            self.sessions.resize(o + 1, (0, 0));
-        }
-        let slot = &mut self.sessions[o];
-        if slot.0 != ev.serial {
-            *slot = (ev.serial, self.next_session_id);
-            self.next_session_id += 1;
-            self.stats.sessions += 1;
-        }
-        let sid = slot.1;
+        let sid = self.sessions.id(ev.ordinal, ev.serial);
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(sid).as_bytes();
         for m in &batch.msgs[msg_start as usize..ev.msg_end as usize] {
@@ -88,8 +115,9 @@ impl<'a> Merger<'a> {
     pub fn finish(mut self) -> Result<SimStats, SimError> {
         self.out.finish()?;
         if let Some(p) = self.progress.take() {
-            p.bar.finish_and_clear();
+            p.done();
         }
+        self.stats.sessions = self.sessions.count();
         if let Some(p) = self.pacer.as_mut() {
             p.report(true);
         }
@@ -205,8 +233,12 @@ impl Progress {
         })
     }
 
+    pub fn done(self) {
+        self.bar.finish_and_clear();
+    }
+
     #[inline]
-    fn tick(&mut self, t: i64, events: u64) {
+    pub fn tick(&mut self, t: i64, events: u64) {
         if t - self.last_tick_ms > 600_000 {
             self.last_tick_ms = t;
             self.bar

@@ -11,6 +11,7 @@
 pub mod calendar;
 pub mod catalog;
 pub mod datafiles;
+pub mod direct;
 pub mod encode;
 pub mod merge;
 pub mod model;
@@ -77,6 +78,16 @@ pub trait Emit {
         Ok(false)
     }
     fn finish(&mut self) -> Result<(), SimError> {
+        Ok(())
+    }
+    /// Outputs that write bytes lend their buffer for `stream`: the simulator
+    /// appends one message and its `\n`, then calls [`written`](Self::written).
+    /// None (the default): messages come through `emit`.
+    fn buffer(&mut self, _stream: Stream) -> Option<&mut Vec<u8>> {
+        None
+    }
+    /// A message was appended to [`buffer`](Self::buffer): write out if full.
+    fn written(&mut self, _stream: Stream) -> Result<(), SimError> {
         Ok(())
     }
     /// Makes what was emitted so far visible (called in `--continuous` mode
@@ -211,6 +222,17 @@ impl Simulator {
         let progress = (o.progress && !o.continuous)
             .then(|| Progress::new(o.start_ms, o.end_ms))
             .flatten();
+        if o.threads <= 1 && pacer.is_none() {
+            // One shard: straight into the output (see `direct`).
+            let mut shard = Shard::new(ctx, 0, 1);
+            let mut d = direct::Direct::new(out, progress);
+            shard.fill(&mut d, usize::MAX);
+            let mut stats = d.finish()?;
+            stats.users = shard.stats.users;
+            stats.churned = shard.stats.churned;
+            self.stats = stats;
+            return Ok(stats);
+        }
         let mut merger = Merger::new(out, pacer, progress);
         let shard_stats = if o.threads <= 1 {
             let mut shard = Shard::new(ctx, 0, 1);

@@ -11,7 +11,8 @@
 
 use rand::Rng;
 
-use super::encode::{Batch, Ev, UserRef};
+use super::direct::EventSink;
+use super::encode::{Ev, UserRef};
 use super::queue::TimeQueue;
 use super::rng::{self, UserRng};
 use super::Ctx;
@@ -194,7 +195,7 @@ impl<'a> Shard<'a> {
 
     /// Generates events into `batch` until it holds `max` events or the end time
     /// is reached. Returns false when the shard is done.
-    pub fn fill(&mut self, batch: &mut Batch, max: usize) -> bool {
+    pub fn fill<S: EventSink>(&mut self, batch: &mut S, max: usize) -> bool {
         let (start, end) = (self.ctx.opts.start_ms, self.ctx.opts.end_ms);
         loop {
             let Some((s, ordinal)) = self.queue.peek() else {
@@ -216,8 +217,11 @@ impl<'a> Shard<'a> {
             if let Some(next) = self.step(t, ordinal, batch) {
                 self.queue.push(self.second(next), ordinal);
             }
-            if batch.events.len() >= max {
+            if batch.taken() >= max {
                 return true;
+            }
+            if batch.failed() {
+                return false;
             }
         }
     }
@@ -225,7 +229,7 @@ impl<'a> Shard<'a> {
     /// The user's event at `t` (written when at or after the start); returns
     /// when its next event is, None when the user is gone (churned or stuck).
     #[inline]
-    fn step(&mut self, t: i64, ordinal: u32, batch: &mut Batch) -> Option<i64> {
+    fn step<S: EventSink>(&mut self, t: i64, ordinal: u32, batch: &mut S) -> Option<i64> {
         let ctx = self.ctx;
         let model = &ctx.model;
         let local = (ordinal as u64 / self.count) as usize;
@@ -262,7 +266,7 @@ impl<'a> Shard<'a> {
                 song,
                 after_login: u.after_login,
             };
-            ctx.tables.encode(&ev, ordinal, u.serial, id, batch);
+            batch.event(&ctx.tables, &ev, ordinal, u.serial, id);
         }
         // The user takes the auth and level of the state it is in.
         u.auth = model.ids.state_auth[si];
