@@ -509,7 +509,11 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     };
     let mut s = Simulator::new(model, catalog, opts)?;
     let started = std::time::Instant::now();
-    let stats = s.run(out.as_mut())?;
+    let stats = match s.run(out.as_mut()) {
+        // `simulate --stdout | head`: the reader has what it wanted.
+        Err(sim::SimError::Closed) => return Ok(()),
+        r => r?,
+    };
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} events ({} users, {} sessions) in {:.1}s: {:.0} events/s; messages per topic: {}",

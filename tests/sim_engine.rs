@@ -450,3 +450,33 @@ fn count_lines(p: &Path) -> u64 {
     let b = std::fs::read(p).unwrap();
     b.iter().filter(|c| **c == b'\n').count() as u64
 }
+
+#[test]
+fn a_reader_closing_stdout_is_not_an_error() {
+    use std::io::Read;
+    let mut child = bin()
+        .args([
+            "simulate",
+            "--stdout",
+            "-n",
+            "20000",
+            "-s",
+            "2026-11-01",
+            "-e",
+            "2026-11-08",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 4096];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // stdout is dropped here: the simulator's next write gets EPIPE.
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(head.starts_with(b"{\"ts\":"));
+}

@@ -42,6 +42,10 @@ pub enum SimError {
     Catalog(#[from] catalog::CatalogError),
     #[error("simulator output: {0}")]
     Output(String),
+    /// The reader of the output went away (`musicaly simulate --stdout | head`):
+    /// not a failure of the simulator.
+    #[error("the output's reader closed it")]
+    Closed,
     #[error("simulator options: {0}")]
     Options(String),
 }

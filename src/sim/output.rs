@@ -15,6 +15,9 @@ use super::{Emit, SimError, Stream};
 use crate::event::Table;
 
 fn io(e: std::io::Error) -> SimError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return SimError::Closed;
+    }
     SimError::Output(e.to_string())
 }
 
