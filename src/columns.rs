@@ -206,7 +206,7 @@ impl TableColumns {
         self.artist.append_option(ev.artist.as_deref());
         self.song.append_option(ev.song.as_deref());
         self.duration.append_option(ev.duration);
-        self.success.append_value(ev.success.unwrap_or(false));
+        self.success.append_value(ev.success().unwrap_or(false));
         self.partition.append_value(partition);
         self.offset.append_value(offset);
     }

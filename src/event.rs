@@ -190,6 +190,14 @@ impl<'a> RawEvent<'a> {
         }
     }
 
+    /// `success` of an auth event: as written (four-topic), or for a single
+    /// stream's post-login event, whether the new auth is Logged In (what the
+    /// four-topic writer computes).
+    pub fn success(&self) -> Option<bool> {
+        self.success
+            .or_else(|| self.auth.as_deref().map(|a| a == "Logged In"))
+    }
+
     /// Checks the fields every table needs, and the ones its own table needs.
     pub fn validate(&self, table: Table, limits: &DecodeLimits) -> Result<(), DecodeError> {
         let ts = self.ts.ok_or(DecodeError::MissingField("ts"))?;
@@ -224,7 +232,9 @@ impl<'a> RawEvent<'a> {
                 }
             }
             Table::Auth => {
-                if self.success.is_none() {
+                // The single stream has no `success`: it is derived from `auth`
+                // (see [`RawEvent::success`]).
+                if self.success().is_none() {
                     return Err(DecodeError::MissingField("success"));
                 }
             }

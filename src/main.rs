@@ -84,6 +84,9 @@ struct SimFlags {
     /// Adds a `tag` field with this value to every event.
     #[arg(long)]
     tag: Option<String>,
+    /// Generator threads; the output is byte-identical for any value [default: 1].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -99,6 +102,9 @@ struct RunArgs {
     /// Partitions of the in-process source.
     #[arg(long)]
     partitions: Option<u32>,
+    /// Directory of eventsim's own data files for the simulator (see `simulate --data-dir`).
+    #[arg(long, value_name = "DIR")]
+    sim_data_dir: Option<PathBuf>,
     #[command(flatten)]
     sim: SimFlags,
     /// Keep lake files of earlier runs (by default `run` clears the event tables
@@ -115,8 +121,18 @@ struct SimulateArgs {
     #[command(flatten)]
     sim: SimFlags,
     /// Pace events to the wall clock (real-time mode, as the original pipeline ran).
+    /// Starts now and runs until stopped unless a start/end is given.
     #[arg(long)]
     continuous: bool,
+    /// With --continuous: the most events/s written while catching up with the
+    /// wall clock (after a stall or from a start in the past).
+    #[arg(long, value_name = "EVENTS_PER_S", default_value_t = 10_000.0)]
+    catchup_rate: f64,
+    /// Directory of eventsim's own data files (listen_counts.txt.gz, yob1990.txt,
+    /// Top1000Surnames.csv, "user agents.txt") to use instead of the built-in
+    /// catalogues; their encodings are repaired.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Write to Kafka at HOST:PORT[,HOST:PORT...], one message per event.
     #[arg(short = 'k', long = "kafkaBrokerList", value_name = "BROKERS")]
     kafka: Option<String>,
@@ -275,7 +291,10 @@ fn time_range(
         (Some(s), _) => parse_utc(s)?,
         (None, Some(d)) => now - (d * day) as i64,
         (None, None) if !default_start.is_empty() => parse_utc(default_start)?,
-        (None, None) => end - (default_from_days * day) as i64,
+        (None, None) => {
+            let t = now - (default_from_days * day) as i64;
+            t - t.rem_euclid(hour)
+        }
     };
     if end <= start {
         bail!(
@@ -285,6 +304,15 @@ fn time_range(
         );
     }
     Ok((start, end))
+}
+
+/// The musicaly setting when set, else the eventsim config's value.
+fn or_config<'a>(setting: &'a str, cfg: &'a Option<String>) -> &'a str {
+    if setting.is_empty() {
+        cfg.as_deref().unwrap_or("")
+    } else {
+        setting
+    }
 }
 
 fn load_model(path: Option<&Path>) -> Result<model::Model> {
@@ -316,8 +344,8 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     let model = load_model(sim_path.as_deref())?;
     let (start_ms, end_ms) = time_range(
         &a.sim,
-        &settings.simulate.start_time,
-        &settings.simulate.end_time,
+        or_config(&settings.simulate.start_time, &model.cfg.start_date),
+        or_config(&settings.simulate.end_time, &model.cfg.end_date),
         1.0,
         0.0,
     )?;
@@ -340,6 +368,8 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         dialect: Dialect::Four,
         continuous: false,
         progress: true,
+        threads: a.sim.threads.unwrap_or(1),
+        catchup_rate: 10_000.0,
     };
     let lake_loc = settings.lake_location();
     if !a.keep_lake && !lake_loc.contains("://") {
@@ -357,7 +387,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         }
     }
     tracing::info!(users = opts.nusers, start = %format_utc(start_ms), end = %format_utc(end_ms), seed = opts.seed, lake = %lake_loc, "run: simulating into the in-process pipeline");
-    let sim = Simulator::new(model, Catalog::builtin()?, opts)?;
+    let catalog = match &a.sim_data_dir {
+        Some(d) => Catalog::with_eventsim_data(d)?,
+        None => Catalog::builtin()?,
+    };
+    let sim = Simulator::new(model, catalog, opts)?;
     let metrics = Arc::new(Metrics::default());
     let started = std::time::Instant::now();
     let summary = actix_rt::System::new().block_on({
@@ -418,12 +452,22 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     let settings = Settings::load(None, &vec![])?;
     init_logging(&settings);
     let model = load_model(a.config.as_deref())?;
-    let (start_ms, end_ms) = time_range(&a.sim, "", "", 15.0, 1.0)?;
-    let (start_ms, end_ms) = if a.continuous && a.sim.end_time.is_none() && a.sim.to_days.is_none()
-    {
-        (start_ms, i64::MAX / 4)
+    let cfg_start = model.cfg.start_date.clone().unwrap_or_default();
+    let cfg_end = model.cfg.end_date.clone().unwrap_or_default();
+    let (start_ms, end_ms) = if a.continuous {
+        // Real time: from now (unless told otherwise) and without end (unless told).
+        let now = now_ms();
+        let explicit_start =
+            a.sim.start_time.is_some() || a.sim.from_days.is_some() || !cfg_start.is_empty();
+        let explicit_end =
+            a.sim.end_time.is_some() || a.sim.to_days.is_some() || !cfg_end.is_empty();
+        let (s, e) = time_range(&a.sim, &cfg_start, &cfg_end, 0.0, -36_500.0)?;
+        (
+            if explicit_start { s } else { now },
+            if explicit_end { e } else { i64::MAX / 4 },
+        )
     } else {
-        (start_ms, end_ms)
+        time_range(&a.sim, &cfg_start, &cfg_end, 15.0, 1.0)?
     };
     let opts = SimOptions {
         nusers: a
@@ -444,6 +488,8 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
         dialect: a.format,
         continuous: a.continuous,
         progress: !a.stdout,
+        threads: a.sim.threads.unwrap_or(1),
+        catchup_rate: a.catchup_rate,
     };
     let mut out: Box<dyn sim::Emit> = match (&a.kafka, a.stdout, &a.output) {
         (Some(b), false, None) => Box::new(sim::output::KafkaOutput::new(
@@ -462,9 +508,17 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
         }
         _ => bail!("give exactly one of -k/--kafkaBrokerList, --stdout and OUTPUT"),
     };
-    let mut s = Simulator::new(model, Catalog::builtin()?, opts)?;
+    let catalog = match &a.data_dir {
+        Some(d) => Catalog::with_eventsim_data(d)?,
+        None => Catalog::builtin()?,
+    };
+    let mut s = Simulator::new(model, catalog, opts)?;
     let started = std::time::Instant::now();
-    let stats = s.run(out.as_mut())?;
+    let stats = match s.run(out.as_mut()) {
+        // `simulate --stdout | head`: the reader has what it wanted.
+        Err(sim::SimError::Closed) => return Ok(()),
+        r => r?,
+    };
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} events ({} users, {} sessions) in {:.1}s: {:.0} events/s; messages per topic: {}",

@@ -70,6 +70,51 @@ pub fn is_federal_holiday(d: NaiveDate) -> bool {
 /// over each run of off days, rising from 0 at (midnight before the run − offset)
 /// to `damping` over `scale` minutes, and falling symmetrically after the run.
 pub fn weekend_rejection(t: i64, damping: f64, offset_min: f64, scale_min: f64) -> f64 {
+    rejection_with(t, damping, offset_min, scale_min, is_off_day)
+}
+
+/// Off days precomputed for a span of days: the hot path (one lookup per
+/// session start) then costs a few array reads instead of date arithmetic.
+#[derive(Debug, Clone)]
+pub struct OffDays {
+    first_day: i64,
+    off: Vec<bool>,
+}
+
+impl OffDays {
+    /// Days from `from_ms` to `to_ms` (epoch ms), with a margin; at most 40 years
+    /// (days outside fall back to computing).
+    pub fn new(from_ms: i64, to_ms: i64) -> OffDays {
+        let first_day = from_ms.div_euclid(DAY * 1000) - 30;
+        let last_day = to_ms.div_euclid(DAY * 1000).min(first_day + 40 * 366) + 30;
+        let off = (first_day..=last_day.max(first_day))
+            .map(is_off_day)
+            .collect();
+        OffDays { first_day, off }
+    }
+
+    #[inline]
+    pub fn is_off(&self, day: i64) -> bool {
+        match usize::try_from(day - self.first_day) {
+            Ok(i) if i < self.off.len() => self.off[i],
+            _ => is_off_day(day),
+        }
+    }
+
+    /// [`weekend_rejection`] with the table.
+    #[inline]
+    pub fn rejection(&self, t: i64, damping: f64, offset_min: f64, scale_min: f64) -> f64 {
+        rejection_with(t, damping, offset_min, scale_min, |d| self.is_off(d))
+    }
+}
+
+fn rejection_with(
+    t: i64,
+    damping: f64,
+    offset_min: f64,
+    scale_min: f64,
+    is_off_day: impl Fn(i64) -> bool,
+) -> f64 {
     if damping <= 0.0 {
         return 0.0;
     }
@@ -138,6 +183,20 @@ mod tests {
         assert_eq!(weekend_rejection(sat - 3 * 3600, 0.5, 180.0, 360.0), 0.0);
         // Saturday 00:00: 180 of 360 minutes into the ramp.
         assert!((weekend_rejection(sat, 0.5, 180.0, 360.0) - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn table_agrees_with_computation() {
+        let from = day_of(2026, 1, 1) * DAY * 1000;
+        let t = OffDays::new(from, from + 400 * DAY * 1000);
+        for s in (0..(420 * DAY)).step_by(1800) {
+            let x = from / 1000 - 10 * DAY + s;
+            assert_eq!(
+                t.rejection(x, 0.5, 180.0, 360.0),
+                weekend_rejection(x, 0.5, 180.0, 360.0),
+                "{x}"
+            );
+        }
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! draw weights. Built in (`src/sim/data/*.tsv`, compiled into the binary) so the
 //! simulator runs with no files.
 
-use rand::Rng;
+use rand::RngCore;
+
+use super::rng::Alias;
 
 #[derive(Debug, thiserror::Error)]
 #[error("catalogue {file}, line {line}: {msg}")]
 pub struct CatalogError {
-    pub file: &'static str,
+    pub file: String,
     pub line: usize,
     pub msg: String,
 }
@@ -28,37 +30,30 @@ pub struct Location {
     pub lon: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub songs: Vec<Song>,
-    song_w: Cumulative,
+    pub song_w: Vec<f64>,
     pub locations: Vec<Location>,
-    loc_w: Cumulative,
+    pub loc_w: Vec<f64>,
     /// (name, gender 'M'/'F')
     pub first_names: Vec<(String, &'static str)>,
-    first_w: Cumulative,
+    pub first_w: Vec<f64>,
     pub surnames: Vec<String>,
-    sur_w: Cumulative,
+    pub sur_w: Vec<f64>,
     pub user_agents: Vec<String>,
-    ua_w: Cumulative,
+    pub ua_w: Vec<f64>,
+    draws: Draws,
 }
 
-/// Cumulative weights; a draw is a binary search (O(log n), no allocation).
+/// Alias tables of the weights above, built by [`Catalog::prepare`].
 #[derive(Debug, Clone, Default)]
-struct Cumulative(Vec<f64>);
-
-impl Cumulative {
-    fn push(&mut self, w: f64) {
-        let last = self.0.last().copied().unwrap_or(0.0);
-        self.0.push(last + w.max(0.0));
-    }
-    fn draw<R: Rng>(&self, rng: &mut R) -> usize {
-        let total = self.0.last().copied().unwrap_or(0.0);
-        let x = rng.random::<f64>() * total;
-        self.0
-            .partition_point(|c| *c <= x)
-            .min(self.0.len().saturating_sub(1))
-    }
+struct Draws {
+    song: Alias,
+    loc: Alias,
+    first: Alias,
+    sur: Alias,
+    ua: Alias,
 }
 
 fn rows(
@@ -74,7 +69,7 @@ fn rows(
         let cols: Vec<&str> = l.split('\t').collect();
         if cols.len() < ncols {
             return Some(Err(CatalogError {
-                file,
+                file: file.into(),
                 line: i + 1,
                 msg: format!(
                     "expected {ncols} tab-separated columns, found {}",
@@ -88,7 +83,7 @@ fn rows(
 
 fn num(file: &'static str, line: usize, s: &str) -> Result<f64, CatalogError> {
     s.trim().parse().map_err(|_| CatalogError {
-        file,
+        file: file.into(),
         line,
         msg: format!("{s:?} is not a number"),
     })
@@ -97,18 +92,7 @@ fn num(file: &'static str, line: usize, s: &str) -> Result<f64, CatalogError> {
 impl Catalog {
     /// The built-in catalogues.
     pub fn builtin() -> Result<Catalog, CatalogError> {
-        let mut c = Catalog {
-            songs: vec![],
-            song_w: Cumulative::default(),
-            locations: vec![],
-            loc_w: Cumulative::default(),
-            first_names: vec![],
-            first_w: Cumulative::default(),
-            surnames: vec![],
-            sur_w: Cumulative::default(),
-            user_agents: vec![],
-            ua_w: Cumulative::default(),
-        };
+        let mut c = Catalog::default();
         const SONGS: &str = include_str!("data/songs.tsv");
         for r in rows("songs.tsv", SONGS, 4) {
             let (line, cols) = r?;
@@ -139,7 +123,7 @@ impl Catalog {
                 "F" => "F",
                 other => {
                     return Err(CatalogError {
-                        file: "first_names.tsv",
+                        file: "first_names.tsv".into(),
                         line,
                         msg: format!("gender {other:?} is not M or F"),
                     })
@@ -160,38 +144,61 @@ impl Catalog {
             c.ua_w.push(num("user_agents.tsv", line, cols[0])?);
             c.user_agents.push(cols[1].to_string());
         }
-        for (file, n) in [
-            ("songs.tsv", c.songs.len()),
-            ("cities.tsv", c.locations.len()),
-            ("first_names.tsv", c.first_names.len()),
-            ("surnames.tsv", c.surnames.len()),
-            ("user_agents.tsv", c.user_agents.len()),
+        c.prepare()?;
+        Ok(c)
+    }
+
+    /// Checks that every list has rows and a positive total weight, and builds
+    /// the alias tables. Call after changing a list.
+    pub fn prepare(&mut self) -> Result<(), CatalogError> {
+        for (file, n, w) in [
+            ("songs", self.songs.len(), &self.song_w),
+            ("locations", self.locations.len(), &self.loc_w),
+            ("first names", self.first_names.len(), &self.first_w),
+            ("surnames", self.surnames.len(), &self.sur_w),
+            ("user agents", self.user_agents.len(), &self.ua_w),
         ] {
-            if n == 0 {
+            if n == 0 || w.len() != n {
                 return Err(CatalogError {
-                    file,
+                    file: file.into(),
                     line: 0,
                     msg: "no rows".into(),
                 });
             }
+            let total: f64 = w.iter().sum();
+            if total.is_nan() || total <= 0.0 || !total.is_finite() {
+                return Err(CatalogError {
+                    file: file.into(),
+                    line: 0,
+                    msg: format!("weights sum to {total}, need a positive total"),
+                });
+            }
         }
-        Ok(c)
+        self.draws = Draws {
+            song: Alias::new(&self.song_w),
+            loc: Alias::new(&self.loc_w),
+            first: Alias::new(&self.first_w),
+            sur: Alias::new(&self.sur_w),
+            ua: Alias::new(&self.ua_w),
+        };
+        Ok(())
     }
 
-    pub fn draw_song<R: Rng>(&self, rng: &mut R) -> usize {
-        self.song_w.draw(rng)
+    #[inline]
+    pub fn draw_song<R: RngCore>(&self, rng: &mut R) -> usize {
+        self.draws.song.draw(rng)
     }
-    pub fn draw_location<R: Rng>(&self, rng: &mut R) -> usize {
-        self.loc_w.draw(rng)
+    pub fn draw_location<R: RngCore>(&self, rng: &mut R) -> usize {
+        self.draws.loc.draw(rng)
     }
-    pub fn draw_first_name<R: Rng>(&self, rng: &mut R) -> usize {
-        self.first_w.draw(rng)
+    pub fn draw_first_name<R: RngCore>(&self, rng: &mut R) -> usize {
+        self.draws.first.draw(rng)
     }
-    pub fn draw_surname<R: Rng>(&self, rng: &mut R) -> usize {
-        self.sur_w.draw(rng)
+    pub fn draw_surname<R: RngCore>(&self, rng: &mut R) -> usize {
+        self.draws.sur.draw(rng)
     }
-    pub fn draw_user_agent<R: Rng>(&self, rng: &mut R) -> usize {
-        self.ua_w.draw(rng)
+    pub fn draw_user_agent<R: RngCore>(&self, rng: &mut R) -> usize {
+        self.draws.ua.draw(rng)
     }
 }
 

@@ -1,48 +1,162 @@
-//! JSON encoding of simulated events in eventsim's two dialects, written by hand
-//! into a reused buffer (no per-event allocation; strings escaped by serde_json).
+//! JSON encoding of simulated events in eventsim's two dialects.
+//!
+//! Everything that does not change from event to event is encoded once, when the
+//! run starts ([`Tables`]): per state its page/auth/method/status/level, per
+//! location its city/zip/state/lon/lat, per song its artist/title/duration, per
+//! name its escaped string. An event is then a dozen `memcpy`s and three integer
+//! formats, which is what makes the simulator fast.
+//!
+//! The `sessionId` value is left out: its byte position is recorded, and the
+//! merge step (which assigns the global, increasing ids in output order) writes
+//! it in. See [`super::merge`].
 
-use super::catalog::{Location, Song};
+use super::catalog::Catalog;
+use super::model::Model;
+use super::{Dialect, Stream};
+use crate::event::Table;
 
-/// User fields, present when the auth state shows details.
-pub struct UserFields<'a> {
-    pub user_id: i64,
-    pub first_name: &'a str,
-    pub last_name: &'a str,
-    pub gender: &'a str,
+/// One message of a batch: `bytes[start..sid]`, then the session id, then
+/// `bytes[sid..end]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MsgRec {
+    pub stream: Stream,
+    pub start: u32,
+    pub sid: u32,
+    pub end: u32,
+}
+
+/// One event of a batch: its messages are `msgs[previous event's msg_end..msg_end]`.
+#[derive(Debug, Clone, Copy)]
+pub struct EvRec {
+    pub ts: i64,
+    /// The user's ordinal (0-based creation order): the tie-break of the output order.
+    pub ordinal: u32,
+    /// Which of the user's sessions this event belongs to (1, 2, ...).
+    pub serial: u32,
+    /// The user id, also the Kafka key.
+    pub key: i64,
+    pub msg_end: u32,
+}
+
+/// Encoded events of one shard, in (ts, ordinal) order.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub events: Vec<EvRec>,
+    pub msgs: Vec<MsgRec>,
+    /// The parts every message of an event shares, encoded once per event.
+    scratch: Vec<u8>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.events.clear();
+        self.msgs.clear();
+    }
+}
+
+/// Where the encoder appends messages.
+pub trait MsgSink {
+    /// The buffer the next message of `stream` is appended to.
+    fn buf(&mut self, stream: Stream) -> &mut Vec<u8>;
+    /// The message appended from `start` is complete; `sid` is where the
+    /// session id goes (when it was not written).
+    fn end(&mut self, stream: Stream, start: usize, sid: usize);
+}
+
+impl MsgSink for Batch {
+    #[inline]
+    fn buf(&mut self, _stream: Stream) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+    #[inline]
+    fn end(&mut self, stream: Stream, start: usize, sid: usize) {
+        self.msgs.push(MsgRec {
+            stream,
+            start: start as u32,
+            sid: sid as u32,
+            end: self.bytes.len() as u32,
+        });
+    }
+}
+
+/// The user fields of an event whose auth shows details.
+#[derive(Debug, Clone, Copy)]
+pub struct UserRef {
+    pub id: i64,
+    pub first: u32,
+    pub last: u32,
     pub registration_ms: i64,
 }
 
-/// One simulated event, borrowed from the simulator's state.
-pub struct SimEvent<'a> {
-    pub ts_ms: i64,
-    pub session_id: i64,
-    pub page: &'a str,
-    pub auth: &'a str,
-    pub method: &'a str,
-    pub status: i32,
-    pub level: &'a str,
-    pub item_in_session: i32,
-    pub location: &'a Location,
-    pub user_agent: &'a str,
-    pub user: Option<UserFields<'a>>,
-    pub song: Option<&'a Song>,
-    pub tag: Option<&'a str>,
+/// What varies per event; everything else is looked up in [`Tables`].
+#[derive(Debug, Clone, Copy)]
+pub struct Ev {
+    pub ts: i64,
+    pub state: usize,
+    pub item: u32,
+    pub location: u32,
+    pub user_agent: u32,
+    pub user: Option<UserRef>,
+    pub song: Option<u32>,
+    /// The previous event of the session was a Login page: also an auth event.
+    pub after_login: bool,
 }
 
-fn s(buf: &mut Vec<u8>, v: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, v);
+/// The parts of an event's messages encoded once per event.
+struct Shared<'a> {
+    /// `"ts":T,"sessionId":`
+    head: &'a [u8],
+    /// `,"itemInSession":N,` then the device and user fields.
+    tail: &'a [u8],
 }
 
-fn key(buf: &mut Vec<u8>, k: &str) {
-    buf.push(b'"');
-    buf.extend_from_slice(k.as_bytes());
-    buf.extend_from_slice(b"\":");
+/// Pre-encoded fragments.
+pub struct Tables {
+    dialect: Dialect,
+    // per state
+    pv_state: Vec<Vec<u8>>,
+    auth_level: Vec<Vec<u8>>,
+    level: Vec<Vec<u8>>,
+    auth_j: Vec<Vec<u8>>,
+    level_j: Vec<Vec<u8>>,
+    method_j: Vec<Vec<u8>>,
+    page_j: Vec<Vec<u8>>,
+    status: Vec<i32>,
+    success: Vec<bool>,
+    status_change: Vec<bool>,
+    shows: Vec<bool>,
+    // per location
+    loc_a: Vec<Vec<u8>>,
+    loc_b: Vec<Vec<u8>>,
+    loc_single: Vec<Vec<u8>>,
+    // per user agent
+    ua: Vec<Vec<u8>>,
+    /// Per (location, user agent): the whole device part, one copy per message.
+    device_bytes: Vec<u8>,
+    device_off: Vec<u32>,
+    n_ua: usize,
+    // per song
+    song_four: Vec<Vec<u8>>,
+    artist_j: Vec<Vec<u8>>,
+    title_j: Vec<Vec<u8>>,
+    duration: Vec<Vec<u8>>,
+    // per name
+    first_j: Vec<Vec<u8>>,
+    gender_j: Vec<&'static [u8]>,
+    last_j: Vec<Vec<u8>>,
+    /// `,"lastName":"..."` per surname.
+    last_kv: Vec<Vec<u8>>,
+    /// `,"firstName":"...","gender":"M"` per first name.
+    first_kv: Vec<Vec<u8>>,
+    /// `,"tag":"..."` or empty.
+    tag: Vec<u8>,
 }
 
-fn int(buf: &mut Vec<u8>, v: i64) {
-    let mut b = itoa::Buffer::new();
-    buf.extend_from_slice(b.format(v).as_bytes());
+fn js(v: &str) -> Vec<u8> {
+    // Writing a str into a Vec cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
 }
 
 fn float(buf: &mut Vec<u8>, v: f64) {
@@ -50,274 +164,383 @@ fn float(buf: &mut Vec<u8>, v: f64) {
     buf.extend_from_slice(b.format(v).as_bytes());
 }
 
-fn device(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    key(buf, "city");
-    s(buf, &e.location.city);
-    buf.push(b',');
-    key(buf, "zip");
-    s(buf, &e.location.zip);
-    buf.push(b',');
-    key(buf, "state");
-    s(buf, &e.location.state);
-    buf.push(b',');
-    key(buf, "userAgent");
-    s(buf, e.user_agent);
-    buf.push(b',');
-    key(buf, "lon");
-    float(buf, e.location.lon);
-    buf.push(b',');
-    key(buf, "lat");
-    float(buf, e.location.lat);
+#[inline]
+fn int(buf: &mut Vec<u8>, v: i64) {
+    let mut b = itoa::Buffer::new();
+    buf.extend_from_slice(b.format(v).as_bytes());
 }
 
-fn user(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    if let Some(u) = &e.user {
-        buf.push(b',');
-        key(buf, "userId");
-        int(buf, u.user_id);
-        buf.push(b',');
-        key(buf, "lastName");
-        s(buf, u.last_name);
-        buf.push(b',');
-        key(buf, "firstName");
-        s(buf, u.first_name);
-        buf.push(b',');
-        key(buf, "gender");
-        s(buf, u.gender);
-        buf.push(b',');
-        key(buf, "registration");
-        int(buf, u.registration_ms);
-    }
+fn kv(buf: &mut Vec<u8>, k: &str, v: &[u8]) {
+    buf.push(b'"');
+    buf.extend_from_slice(k.as_bytes());
+    buf.extend_from_slice(b"\":");
+    buf.extend_from_slice(v);
 }
 
-fn tag(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    if let Some(t) = e.tag {
-        buf.push(b',');
-        key(buf, "tag");
-        s(buf, t);
-    }
-}
-
-fn head(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    key(buf, "ts");
-    int(buf, e.ts_ms);
-    buf.push(b',');
-    key(buf, "sessionId");
-    int(buf, e.session_id);
-}
-
-/// `page_view_events`: every event.
-pub fn page_view(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    buf.push(b'{');
-    head(buf, e);
-    buf.push(b',');
-    key(buf, "page");
-    s(buf, e.page);
-    buf.push(b',');
-    key(buf, "auth");
-    s(buf, e.auth);
-    buf.push(b',');
-    key(buf, "method");
-    s(buf, e.method);
-    buf.push(b',');
-    key(buf, "status");
-    int(buf, e.status as i64);
-    buf.push(b',');
-    key(buf, "level");
-    s(buf, e.level);
-    buf.push(b',');
-    key(buf, "itemInSession");
-    int(buf, e.item_in_session as i64);
-    buf.push(b',');
-    device(buf, e);
-    user(buf, e);
-    if let Some(song) = e.song {
-        buf.push(b',');
-        key(buf, "artist");
-        s(buf, &song.artist);
-        buf.push(b',');
-        key(buf, "song");
-        s(buf, &song.title);
-        buf.push(b',');
-        key(buf, "duration");
-        float(buf, song.duration);
-    }
-    tag(buf, e);
-    buf.push(b'}');
-}
-
-/// `listen_events`: NextSong pages.
-pub fn listen(buf: &mut Vec<u8>, e: &SimEvent<'_>, song: &Song) {
-    buf.push(b'{');
-    key(buf, "artist");
-    s(buf, &song.artist);
-    buf.push(b',');
-    key(buf, "song");
-    s(buf, &song.title);
-    buf.push(b',');
-    key(buf, "duration");
-    float(buf, song.duration);
-    buf.push(b',');
-    head(buf, e);
-    buf.push(b',');
-    key(buf, "auth");
-    s(buf, e.auth);
-    buf.push(b',');
-    key(buf, "level");
-    s(buf, e.level);
-    buf.push(b',');
-    key(buf, "itemInSession");
-    int(buf, e.item_in_session as i64);
-    buf.push(b',');
-    device(buf, e);
-    user(buf, e);
-    tag(buf, e);
-    buf.push(b'}');
-}
-
-/// `auth_events`: the event right after a Login page; no `auth` field.
-pub fn auth(buf: &mut Vec<u8>, e: &SimEvent<'_>, success: bool) {
-    buf.push(b'{');
-    head(buf, e);
-    buf.push(b',');
-    key(buf, "level");
-    s(buf, e.level);
-    buf.push(b',');
-    key(buf, "itemInSession");
-    int(buf, e.item_in_session as i64);
-    buf.push(b',');
-    device(buf, e);
-    user(buf, e);
-    buf.push(b',');
-    key(buf, "success");
-    buf.extend_from_slice(if success { b"true" } else { b"false" });
-    tag(buf, e);
-    buf.push(b'}');
-}
-
-/// `status_change_events`: Submit Upgrade / Submit Downgrade; `level` is the level
-/// before the change.
-pub fn status_change(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    buf.push(b'{');
-    head(buf, e);
-    buf.push(b',');
-    key(buf, "auth");
-    s(buf, e.auth);
-    buf.push(b',');
-    key(buf, "level");
-    s(buf, e.level);
-    buf.push(b',');
-    key(buf, "itemInSession");
-    int(buf, e.item_in_session as i64);
-    buf.push(b',');
-    device(buf, e);
-    user(buf, e);
-    tag(buf, e);
-    buf.push(b'}');
-}
-
-/// The single-stream dialect: 18 keys in sorted order, nulls where hidden,
-/// `length`, `location` ("City, ST"), `userId` a string, `registration` a float.
-pub fn single(buf: &mut Vec<u8>, e: &SimEvent<'_>) {
-    let u = e.user.as_ref();
-    buf.push(b'{');
-    key(buf, "artist");
-    match e.song {
-        Some(x) => s(buf, &x.artist),
-        None => buf.extend_from_slice(b"null"),
-    }
-    buf.push(b',');
-    key(buf, "auth");
-    s(buf, e.auth);
-    buf.push(b',');
-    key(buf, "firstName");
-    opt_str(buf, u.map(|u| u.first_name));
-    buf.push(b',');
-    key(buf, "gender");
-    opt_str(buf, u.map(|u| u.gender));
-    buf.push(b',');
-    key(buf, "itemInSession");
-    int(buf, e.item_in_session as i64);
-    buf.push(b',');
-    key(buf, "lastName");
-    opt_str(buf, u.map(|u| u.last_name));
-    buf.push(b',');
-    key(buf, "length");
-    match e.song {
-        Some(x) => float(buf, x.duration),
-        None => buf.extend_from_slice(b"null"),
-    }
-    buf.push(b',');
-    key(buf, "level");
-    s(buf, e.level);
-    buf.push(b',');
-    key(buf, "location");
-    if u.is_some() {
-        // "City, ST": the city escaped, its closing quote replaced by the state.
-        s(buf, &e.location.city);
-        buf.pop();
-        buf.extend_from_slice(b", ");
-        if e.location.state.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            buf.extend_from_slice(e.location.state.as_bytes());
+impl Tables {
+    pub fn new(model: &Model, catalog: &Catalog, dialect: Dialect, tag: Option<&str>) -> Tables {
+        let mut t = Tables {
+            dialect,
+            pv_state: vec![],
+            auth_level: vec![],
+            level: vec![],
+            auth_j: vec![],
+            level_j: vec![],
+            method_j: vec![],
+            page_j: vec![],
+            status: vec![],
+            success: vec![],
+            status_change: vec![],
+            shows: vec![],
+            loc_a: vec![],
+            loc_b: vec![],
+            loc_single: vec![],
+            ua: vec![],
+            device_bytes: vec![],
+            device_off: vec![0],
+            n_ua: 0,
+            song_four: vec![],
+            artist_j: vec![],
+            title_j: vec![],
+            duration: vec![],
+            first_j: vec![],
+            gender_j: vec![],
+            last_j: vec![],
+            last_kv: vec![],
+            first_kv: vec![],
+            tag: vec![],
+        };
+        for st in &model.states {
+            let (page, auth, method, level) =
+                (js(&st.page), js(&st.auth), js(&st.method), js(&st.level));
+            let mut pv = Vec::new();
+            kv(&mut pv, "page", &page);
+            pv.push(b',');
+            kv(&mut pv, "auth", &auth);
+            pv.push(b',');
+            kv(&mut pv, "method", &method);
+            pv.push(b',');
+            kv(&mut pv, "status", st.status.to_string().as_bytes());
+            pv.push(b',');
+            kv(&mut pv, "level", &level);
+            t.pv_state.push(pv);
+            let mut al = Vec::new();
+            kv(&mut al, "auth", &auth);
+            al.push(b',');
+            kv(&mut al, "level", &level);
+            t.auth_level.push(al);
+            let mut l = Vec::new();
+            kv(&mut l, "level", &level);
+            t.level.push(l);
+            t.auth_j.push(auth);
+            t.level_j.push(level);
+            t.method_j.push(method);
+            t.page_j.push(page);
+            t.status.push(st.status);
+            t.success.push(st.auth == "Logged In");
+            t.status_change.push(st.is_status_change);
+            t.shows.push(model.shows_details(&st.auth));
         }
-        buf.push(b'"');
-    } else {
-        buf.extend_from_slice(b"null");
+        for loc in &catalog.locations {
+            let mut a = Vec::new();
+            kv(&mut a, "city", &js(&loc.city));
+            a.push(b',');
+            kv(&mut a, "zip", &js(&loc.zip));
+            a.push(b',');
+            kv(&mut a, "state", &js(&loc.state));
+            t.loc_a.push(a);
+            let mut b = Vec::new();
+            b.extend_from_slice(b"\"lon\":");
+            float(&mut b, loc.lon);
+            b.extend_from_slice(b",\"lat\":");
+            float(&mut b, loc.lat);
+            t.loc_b.push(b);
+            t.loc_single
+                .push(js(&format!("{}, {}", loc.city, loc.state)));
+        }
+        t.ua = catalog.user_agents.iter().map(|u| js(u)).collect();
+        t.n_ua = t.ua.len();
+        for l in 0..t.loc_a.len() {
+            for u in 0..t.n_ua {
+                let d = &mut t.device_bytes;
+                d.extend_from_slice(&t.loc_a[l]);
+                d.extend_from_slice(b",\"userAgent\":");
+                d.extend_from_slice(&t.ua[u]);
+                d.push(b',');
+                d.extend_from_slice(&t.loc_b[l]);
+                t.device_off.push(d.len() as u32);
+            }
+        }
+        for song in &catalog.songs {
+            let (a, s) = (js(&song.artist), js(&song.title));
+            let mut d = Vec::new();
+            float(&mut d, song.duration);
+            let mut f = Vec::new();
+            kv(&mut f, "artist", &a);
+            f.push(b',');
+            kv(&mut f, "song", &s);
+            f.push(b',');
+            kv(&mut f, "duration", &d);
+            t.song_four.push(f);
+            t.artist_j.push(a);
+            t.title_j.push(s);
+            t.duration.push(d);
+        }
+        for (name, gender) in &catalog.first_names {
+            t.first_j.push(js(name));
+            t.gender_j
+                .push(if *gender == "M" { b"\"M\"" } else { b"\"F\"" });
+        }
+        t.last_j = catalog.surnames.iter().map(|s| js(s)).collect();
+        for l in &t.last_j {
+            let mut v = b",\"lastName\":".to_vec();
+            v.extend_from_slice(l);
+            t.last_kv.push(v);
+        }
+        for (f, g) in t.first_j.iter().zip(&t.gender_j) {
+            let mut v = b",\"firstName\":".to_vec();
+            v.extend_from_slice(f);
+            v.extend_from_slice(b",\"gender\":");
+            v.extend_from_slice(g);
+            t.first_kv.push(v);
+        }
+        if let Some(tag) = tag {
+            t.tag.extend_from_slice(b",\"tag\":");
+            t.tag.extend_from_slice(&js(tag));
+        }
+        t
     }
-    buf.push(b',');
-    key(buf, "method");
-    s(buf, e.method);
-    buf.push(b',');
-    key(buf, "page");
-    s(buf, e.page);
-    buf.push(b',');
-    key(buf, "registration");
-    match u {
-        Some(u) => {
+
+    /// Whether events in this state show the user's details.
+    #[inline]
+    pub fn shows(&self, state: usize) -> bool {
+        self.shows[state]
+    }
+
+    /// Appends the event's messages to the batch, the session id left as a hole
+    /// for the merge to fill.
+    pub fn encode(&self, e: &Ev, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
+        let mut scratch = std::mem::take(&mut b.scratch);
+        self.encode_to(e, None, &mut scratch, b);
+        b.scratch = scratch;
+        b.events.push(EvRec {
+            ts: e.ts,
+            ordinal,
+            serial,
+            key,
+            msg_end: b.msgs.len() as u32,
+        });
+    }
+
+    /// Writes the event's messages to `sink`; with `sid` (the session id's
+    /// digits) they are complete, else the id's place is reported to the sink.
+    pub fn encode_to<S: MsgSink>(
+        &self,
+        e: &Ev,
+        sid: Option<&[u8]>,
+        scratch: &mut Vec<u8>,
+        sink: &mut S,
+    ) {
+        match self.dialect {
+            Dialect::Single => Self::msg(sink, Stream::Single, |buf| self.single(buf, e, sid)),
+            Dialect::Four => {
+                // `"ts":T,"sessionId":` and `,"itemInSession":N,<device><user>`
+                // are the same in every message of the event: encode them once.
+                let sc = scratch;
+                sc.clear();
+                sc.extend_from_slice(b"\"ts\":");
+                int(sc, e.ts);
+                sc.extend_from_slice(b",\"sessionId\":");
+                if let Some(d) = sid {
+                    sc.extend_from_slice(d);
+                }
+                let h = sc.len();
+                sc.extend_from_slice(b",\"itemInSession\":");
+                int(sc, e.item as i64);
+                sc.push(b',');
+                self.device(sc, e);
+                self.user(sc, e);
+                let p = Shared {
+                    head: &sc[..h],
+                    tail: &sc[h..],
+                };
+                Self::msg(sink, Stream::Topic(Table::PageView), |buf| {
+                    self.page_view(buf, e, &p)
+                });
+                if let Some(song) = e.song {
+                    Self::msg(sink, Stream::Topic(Table::Listen), |buf| {
+                        self.listen(buf, &p, song as usize, e.state)
+                    });
+                }
+                if e.after_login {
+                    Self::msg(sink, Stream::Topic(Table::Auth), |buf| {
+                        self.auth(buf, &p, e.state)
+                    });
+                }
+                if self.status_change[e.state] {
+                    Self::msg(sink, Stream::Topic(Table::StatusChange), |buf| {
+                        self.status_change(buf, &p, e.state)
+                    });
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn msg<S: MsgSink>(sink: &mut S, stream: Stream, f: impl FnOnce(&mut Vec<u8>) -> usize) {
+        let buf = sink.buf(stream);
+        let start = buf.len();
+        let sid = f(buf);
+        sink.end(stream, start, sid);
+    }
+
+    /// The shared head, and returns where the session id goes.
+    #[inline]
+    fn head(buf: &mut Vec<u8>, p: &Shared<'_>) -> usize {
+        buf.extend_from_slice(p.head);
+        buf.len()
+    }
+
+    #[inline]
+    fn device(&self, buf: &mut Vec<u8>, e: &Ev) {
+        let i = e.location as usize * self.n_ua + e.user_agent as usize;
+        let (a, b) = (self.device_off[i] as usize, self.device_off[i + 1] as usize);
+        buf.extend_from_slice(&self.device_bytes[a..b]);
+    }
+
+    #[inline]
+    fn user(&self, buf: &mut Vec<u8>, e: &Ev) {
+        if let Some(u) = &e.user {
+            buf.extend_from_slice(b",\"userId\":");
+            int(buf, u.id);
+            buf.extend_from_slice(b",\"registration\":");
             int(buf, u.registration_ms);
-            buf.extend_from_slice(b".0");
+            buf.extend_from_slice(&self.last_kv[u.last as usize]);
+            buf.extend_from_slice(&self.first_kv[u.first as usize]);
         }
-        None => buf.extend_from_slice(b"null"),
     }
-    buf.push(b',');
-    key(buf, "sessionId");
-    int(buf, e.session_id);
-    buf.push(b',');
-    key(buf, "song");
-    match e.song {
-        Some(x) => s(buf, &x.title),
-        None => buf.extend_from_slice(b"null"),
-    }
-    buf.push(b',');
-    key(buf, "status");
-    int(buf, e.status as i64);
-    buf.push(b',');
-    key(buf, "ts");
-    int(buf, e.ts_ms);
-    buf.push(b',');
-    key(buf, "userAgent");
-    if u.is_some() {
-        s(buf, e.user_agent);
-    } else {
-        buf.extend_from_slice(b"null");
-    }
-    buf.push(b',');
-    key(buf, "userId");
-    match u {
-        Some(u) => {
-            buf.push(b'"');
-            int(buf, u.user_id);
-            buf.push(b'"');
-        }
-        None => buf.extend_from_slice(b"\"\""),
-    }
-    tag(buf, e);
-    buf.push(b'}');
-}
 
-fn opt_str(buf: &mut Vec<u8>, v: Option<&str>) {
-    match v {
-        Some(v) => s(buf, v),
-        None => buf.extend_from_slice(b"null"),
+    /// `page_view_events`: every event.
+    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev, p: &Shared<'_>) -> usize {
+        buf.push(b'{');
+        let sid = Self::head(buf, p);
+        buf.push(b',');
+        buf.extend_from_slice(&self.pv_state[e.state]);
+        buf.extend_from_slice(p.tail);
+        if let Some(s) = e.song {
+            buf.push(b',');
+            buf.extend_from_slice(&self.song_four[s as usize]);
+        }
+        buf.extend_from_slice(&self.tag);
+        buf.push(b'}');
+        sid
+    }
+
+    /// `listen_events`: NextSong pages.
+    fn listen(&self, buf: &mut Vec<u8>, p: &Shared<'_>, song: usize, state: usize) -> usize {
+        buf.push(b'{');
+        buf.extend_from_slice(&self.song_four[song]);
+        buf.push(b',');
+        let sid = Self::head(buf, p);
+        buf.push(b',');
+        buf.extend_from_slice(&self.auth_level[state]);
+        buf.extend_from_slice(p.tail);
+        buf.extend_from_slice(&self.tag);
+        buf.push(b'}');
+        sid
+    }
+
+    /// `auth_events`: the event right after a Login page; no `auth` field,
+    /// `success` when the new auth is Logged In.
+    fn auth(&self, buf: &mut Vec<u8>, p: &Shared<'_>, state: usize) -> usize {
+        buf.push(b'{');
+        let sid = Self::head(buf, p);
+        buf.push(b',');
+        buf.extend_from_slice(&self.level[state]);
+        buf.extend_from_slice(p.tail);
+        buf.extend_from_slice(if self.success[state] {
+            b",\"success\":true"
+        } else {
+            b",\"success\":false"
+        });
+        buf.extend_from_slice(&self.tag);
+        buf.push(b'}');
+        sid
+    }
+
+    /// `status_change_events`: Submit Upgrade / Submit Downgrade; `level` is the
+    /// level before the change (the state's own level).
+    fn status_change(&self, buf: &mut Vec<u8>, p: &Shared<'_>, state: usize) -> usize {
+        buf.push(b'{');
+        let sid = Self::head(buf, p);
+        buf.push(b',');
+        buf.extend_from_slice(&self.auth_level[state]);
+        buf.extend_from_slice(p.tail);
+        buf.extend_from_slice(&self.tag);
+        buf.push(b'}');
+        sid
+    }
+
+    /// The single-stream dialect: 18 keys in sorted order, nulls where hidden,
+    /// `length`, `location` ("City, ST"), `userId` a string, `registration` a float.
+    fn single(&self, buf: &mut Vec<u8>, e: &Ev, sid_digits: Option<&[u8]>) -> usize {
+        const NULL: &[u8] = b"null";
+        let u = e.user.as_ref();
+        let song = e.song.map(|s| s as usize);
+        buf.extend_from_slice(b"{\"artist\":");
+        buf.extend_from_slice(song.map_or(NULL, |s| &self.artist_j[s]));
+        buf.extend_from_slice(b",\"auth\":");
+        buf.extend_from_slice(&self.auth_j[e.state]);
+        buf.extend_from_slice(b",\"firstName\":");
+        buf.extend_from_slice(u.map_or(NULL, |u| &self.first_j[u.first as usize]));
+        buf.extend_from_slice(b",\"gender\":");
+        buf.extend_from_slice(u.map_or(NULL, |u| self.gender_j[u.first as usize]));
+        buf.extend_from_slice(b",\"itemInSession\":");
+        int(buf, e.item as i64);
+        buf.extend_from_slice(b",\"lastName\":");
+        buf.extend_from_slice(u.map_or(NULL, |u| &self.last_j[u.last as usize]));
+        buf.extend_from_slice(b",\"length\":");
+        buf.extend_from_slice(song.map_or(NULL, |s| &self.duration[s]));
+        buf.extend_from_slice(b",\"level\":");
+        buf.extend_from_slice(&self.level_j[e.state]);
+        buf.extend_from_slice(b",\"location\":");
+        buf.extend_from_slice(u.map_or(NULL, |_| &self.loc_single[e.location as usize]));
+        buf.extend_from_slice(b",\"method\":");
+        buf.extend_from_slice(&self.method_j[e.state]);
+        buf.extend_from_slice(b",\"page\":");
+        buf.extend_from_slice(&self.page_j[e.state]);
+        buf.extend_from_slice(b",\"registration\":");
+        match u {
+            Some(u) => {
+                int(buf, u.registration_ms);
+                buf.extend_from_slice(b".0");
+            }
+            None => buf.extend_from_slice(NULL),
+        }
+        buf.extend_from_slice(b",\"sessionId\":");
+        if let Some(d) = sid_digits {
+            buf.extend_from_slice(d);
+        }
+        let sid = buf.len();
+        buf.extend_from_slice(b",\"song\":");
+        buf.extend_from_slice(song.map_or(NULL, |s| &self.title_j[s]));
+        buf.extend_from_slice(b",\"status\":");
+        int(buf, self.status[e.state] as i64);
+        buf.extend_from_slice(b",\"ts\":");
+        int(buf, e.ts);
+        buf.extend_from_slice(b",\"userAgent\":");
+        buf.extend_from_slice(u.map_or(NULL, |_| &self.ua[e.user_agent as usize]));
+        buf.extend_from_slice(b",\"userId\":");
+        match u {
+            Some(u) => {
+                buf.push(b'"');
+                int(buf, u.id);
+                buf.push(b'"');
+            }
+            None => buf.extend_from_slice(b"\"\""),
+        }
+        buf.extend_from_slice(&self.tag);
+        buf.push(b'}');
+        sid
     }
 }

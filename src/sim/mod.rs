@@ -1,32 +1,38 @@
 //! The eventsim-compatible simulator.
 //!
-//! All users sit in one queue ordered by their next event time; popping the
-//! earliest, emitting its event and rescheduling it reproduces eventsim's loop.
-//! Memory is per user (a few hundred bytes), never per event: events are encoded
-//! into one reused buffer and handed to an [`Emit`] output.
-//!
-//! Determinism: one seeded xoshiro256++ generator and a total order on the queue
-//! (time, then user index) make the output a pure function of the options.
+//! Users are sharded over threads by ordinal ([`shard`]); each shard runs
+//! eventsim's loop over its users (one queue ordered by next event time) and
+//! encodes events into batches ([`encode`]); the merge ([`merge`]) writes them in
+//! (ts, user ordinal) order and assigns the global `sessionId`. Each user draws
+//! from its own random stream seeded from (seed, ordinal) ([`rng`]), so the output
+//! is a pure function of the options, byte for byte, whatever the thread count.
+//! Memory is per user (under 100 bytes) plus a few batches, never per event.
 
 pub mod calendar;
 pub mod catalog;
+pub mod datafiles;
+pub mod direct;
 pub mod encode;
+pub mod merge;
 pub mod model;
 pub mod output;
+pub mod queue;
+pub mod rng;
+pub mod shard;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
-use rand_xoshiro::Xoshiro256PlusPlus;
+use std::sync::mpsc;
 
 use crate::event::Table;
 use catalog::Catalog;
-use encode::{SimEvent, UserFields};
-use model::{pick_cumulative, Model};
+use encode::{Batch, Tables};
+use merge::{Merger, Pacer, Progress};
+use model::Model;
+use shard::{Shard, ShardStats};
 
-const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
+/// Events per batch handed from a shard to the merge.
+const BATCH_EVENTS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -36,6 +42,10 @@ pub enum SimError {
     Catalog(#[from] catalog::CatalogError),
     #[error("simulator output: {0}")]
     Output(String),
+    /// The reader of the output went away (`musicaly simulate --stdout | head`):
+    /// not a failure of the simulator.
+    #[error("the output's reader closed it")]
+    Closed,
     #[error("simulator options: {0}")]
     Options(String),
 }
@@ -60,7 +70,33 @@ pub enum Stream {
 /// users, so one user's events share a Kafka partition).
 pub trait Emit {
     fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError>;
+    /// Writes a payload given in pieces, without joining them first (saves a
+    /// copy of every byte on the file and stdout outputs). Returns false when
+    /// the output does not do this; the caller then joins them and calls `emit`.
+    fn emit_parts(
+        &mut self,
+        _stream: Stream,
+        _key: i64,
+        _parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        Ok(false)
+    }
     fn finish(&mut self) -> Result<(), SimError> {
+        Ok(())
+    }
+    /// Outputs that write bytes lend their buffer for `stream`: the simulator
+    /// appends one message and its `\n`, then calls [`written`](Self::written).
+    /// None (the default): messages come through `emit`.
+    fn buffer(&mut self, _stream: Stream) -> Option<&mut Vec<u8>> {
+        None
+    }
+    /// A message was appended to [`buffer`](Self::buffer): write out if full.
+    fn written(&mut self, _stream: Stream) -> Result<(), SimError> {
+        Ok(())
+    }
+    /// Makes what was emitted so far visible (called in `--continuous` mode
+    /// before waiting for the wall clock, so buffered output is not held back).
+    fn flush(&mut self) -> Result<(), SimError> {
         Ok(())
     }
 }
@@ -80,63 +116,57 @@ pub struct SimOptions {
     pub continuous: bool,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Generator threads; the output is the same for any value.
+    pub threads: usize,
+    /// In continuous mode, the most events/s written while catching up with the
+    /// wall clock (after a stall, or a start in the past).
+    pub catchup_rate: f64,
+}
+
+impl SimOptions {
+    /// Options with eventsim's defaults for everything but the time range.
+    pub fn new(start_ms: i64, end_ms: i64) -> SimOptions {
+        SimOptions {
+            nusers: 1,
+            growth_rate: 0.0,
+            start_ms,
+            end_ms,
+            first_user_id: 1,
+            seed: 0,
+            tag: None,
+            dialect: Dialect::Four,
+            continuous: false,
+            progress: false,
+            threads: 1,
+            catchup_rate: 10_000.0,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SimStats {
     pub events: u64,
     pub messages: [u64; 4],
+    /// Users created (initial and arrived).
     pub users: u64,
+    /// Sessions with at least one written event.
     pub sessions: u64,
+    /// Users who churned (cancelled) inside the written window.
     pub churned: u64,
 }
 
-struct Session {
-    id: i64,
-    state: usize,
-    item: i32,
-    /// When the song playing ends (ms); 0 when none.
-    song_end_ms: i64,
-    after_login: bool,
-}
-
-struct User {
-    id: i64,
-    alpha: f64,
-    beta: f64,
-    auth: String,
-    level: String,
-    first: u32,
-    last: u32,
-    location: u32,
-    user_agent: u32,
-    registration_ms: i64,
-    session: Option<Session>,
-    alive: bool,
+/// What the simulator shares between its threads (read-only).
+pub struct Ctx {
+    pub model: Model,
+    pub catalog: Catalog,
+    pub tables: Tables,
+    pub off_days: calendar::OffDays,
+    pub opts: SimOptions,
 }
 
 pub struct Simulator {
-    model: Model,
-    catalog: Catalog,
-    opts: SimOptions,
-    rng: Xoshiro256PlusPlus,
-    users: Vec<User>,
-    queue: BinaryHeap<Reverse<(i64, u32)>>,
-    next_session_id: i64,
-    next_user_id: i64,
-    next_arrival_ms: Option<i64>,
-    buf: Vec<u8>,
+    ctx: Ctx,
     pub stats: SimStats,
-}
-
-fn exp_draw<R: Rng>(rng: &mut R, mean: f64) -> f64 {
-    -mean * (1.0 - rng.random::<f64>()).ln()
-}
-
-/// Log-normal factor with mean 1: exp(Z)/sqrt(e).
-fn lognormal_factor<R: Rng>(rng: &mut R) -> f64 {
-    let z: f64 = rng.sample(StandardNormal);
-    (z - 0.5).exp()
 }
 
 impl Simulator {
@@ -148,374 +178,179 @@ impl Simulator {
                 crate::time::format_utc(opts.start_ms)
             )));
         }
-        let mut sim = Simulator {
-            rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed),
-            model,
-            catalog,
-            users: Vec::with_capacity(opts.nusers as usize),
-            queue: BinaryHeap::with_capacity(opts.nusers as usize),
-            next_session_id: 1,
-            next_user_id: opts.first_user_id,
-            next_arrival_ms: None,
-            buf: Vec::with_capacity(1024),
+        if opts.nusers >= u32::MAX as u64 / 2 {
+            return Err(SimError::Options(format!(
+                "{} users is more than this simulator supports ({})",
+                opts.nusers,
+                u32::MAX / 2
+            )));
+        }
+        if opts.first_user_id.checked_add(u32::MAX as i64).is_none() || opts.first_user_id < 0 {
+            return Err(SimError::Options(format!(
+                "first user id {} is out of range",
+                opts.first_user_id
+            )));
+        }
+        if !(1..=256).contains(&opts.threads) {
+            return Err(SimError::Options(format!(
+                "threads = {}, allowed 1..=256",
+                opts.threads
+            )));
+        }
+        if !(opts.growth_rate >= 0.0 && opts.growth_rate.is_finite()) {
+            return Err(SimError::Options(format!(
+                "growth rate {} must be a finite number >= 0",
+                opts.growth_rate
+            )));
+        }
+        let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
+        // Initial users look back before the start (a session gap or so).
+        let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
+        Ok(Simulator {
+            ctx: Ctx {
+                model,
+                catalog,
+                tables,
+                off_days,
+                opts,
+            },
             stats: SimStats::default(),
-            opts,
-        };
-        for _ in 0..sim.opts.nusers {
-            sim.add_initial_user();
-        }
-        sim.schedule_arrival(sim.opts.start_ms);
-        Ok(sim)
-    }
-
-    fn draw_weighted_name<'a>(
-        rng: &mut Xoshiro256PlusPlus,
-        items: impl Iterator<Item = (&'a str, f64)> + Clone,
-    ) -> String {
-        let total: f64 = items.clone().map(|x| x.1.max(0.0)).sum();
-        let mut x = rng.random::<f64>() * total;
-        let mut last = "";
-        for (name, w) in items {
-            last = name;
-            if x < w {
-                return name.to_string();
-            }
-            x -= w.max(0.0);
-        }
-        last.to_string()
-    }
-
-    fn new_user(&mut self, auth: String, level: String, registration_ms: i64) -> u32 {
-        let rng = &mut self.rng;
-        let user = User {
-            id: self.next_user_id,
-            alpha: self.model.cfg.alpha * lognormal_factor(rng),
-            beta: self.model.cfg.beta * lognormal_factor(rng),
-            auth,
-            level,
-            first: self.catalog.draw_first_name(rng) as u32,
-            last: self.catalog.draw_surname(rng) as u32,
-            location: self.catalog.draw_location(rng) as u32,
-            user_agent: self.catalog.draw_user_agent(rng) as u32,
-            registration_ms,
-            session: None,
-            alive: true,
-        };
-        self.next_user_id += 1;
-        self.users.push(user);
-        self.stats.users += 1;
-        (self.users.len() - 1) as u32
-    }
-
-    fn add_initial_user(&mut self) {
-        let auth = Self::draw_weighted_name(
-            &mut self.rng,
-            self.model
-                .cfg
-                .auths
-                .iter()
-                .map(|a| (a.auth.as_str(), a.weight)),
-        );
-        let level = Self::draw_weighted_name(
-            &mut self.rng,
-            self.model
-                .cfg
-                .levels
-                .iter()
-                .map(|l| (l.level.as_str(), l.weight)),
-        );
-        let g = self.opts.growth_rate;
-        let back_s = if g > 0.0 {
-            exp_draw(&mut self.rng, g * SECONDS_PER_YEAR).min(5.0 * SECONDS_PER_YEAR)
-        } else {
-            0.0
-        };
-        let registration = self.opts.start_ms - (back_s * 1000.0) as i64;
-        let idx = self.new_user(auth, level, registration);
-        // Start from before the window so the population is already in its
-        // steady state when output begins (events before start are not written).
-        let u = &self.users[idx as usize];
-        let lookback = exp_draw(&mut self.rng, u.beta) + self.model.cfg.session_gap;
-        let from = self.opts.start_ms - (lookback * 1000.0) as i64;
-        let t = self.next_session_start(from, idx);
-        self.queue.push(Reverse((t, idx)));
-    }
-
-    fn schedule_arrival(&mut self, from_ms: i64) {
-        let g = self.opts.growth_rate;
-        let n = self.users.iter().filter(|u| u.alive).count().max(1) as f64;
-        self.next_arrival_ms = if g > 0.0 {
-            Some(from_ms + (exp_draw(&mut self.rng, SECONDS_PER_YEAR / (n * g)) * 1000.0) as i64)
-        } else {
-            None
-        };
-    }
-
-    /// eventsim's next session start: last + exp(beta) + gap, warped to the daily
-    /// cycle, accepted with 1 - weekend damping, else retried from there.
-    fn next_session_start(&mut self, last_ms: i64, user: u32) -> i64 {
-        let cfg = &self.model.cfg;
-        let beta = self.users[user as usize].beta;
-        let mut t = last_ms;
-        for _ in 0..10_000 {
-            let gap = exp_draw(&mut self.rng, beta) as i64 + cfg.session_gap as i64;
-            let cand_s = calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
-            let cand = cand_s * 1000 + t.rem_euclid(1000);
-            let reject = calendar::weekend_rejection(
-                cand_s,
-                cfg.weekend_damping,
-                cfg.weekend_damping_offset,
-                cfg.weekend_damping_scale,
-            );
-            if self.rng.random::<f64>() >= reject {
-                return cand.max(last_ms + 1000);
-            }
-            t = cand.max(t + 1000);
-        }
-        t
+        })
     }
 
     /// Runs to the end time, writing to `out`.
     pub fn run(&mut self, out: &mut dyn Emit) -> Result<SimStats, SimError> {
-        let progress = self.progress_bar();
-        let wall_start = std::time::Instant::now();
-        let mut last_tick = self.opts.start_ms;
-        while let Some(&Reverse((t, idx))) = self.queue.peek() {
-            if let Some(arr) = self.next_arrival_ms {
-                if arr <= t && arr < self.opts.end_ms {
-                    self.arrive(arr);
-                    continue;
+        let ctx = &self.ctx;
+        let o = &ctx.opts;
+        let pacer = o.continuous.then(|| Pacer::new(o.catchup_rate));
+        let progress = (o.progress && !o.continuous)
+            .then(|| Progress::new(o.start_ms, o.end_ms))
+            .flatten();
+        if o.threads <= 1 && pacer.is_none() {
+            // One shard: straight into the output (see `direct`).
+            let mut shard = Shard::new(ctx, 0, 1);
+            let mut d = direct::Direct::new(out, progress);
+            shard.fill(&mut d, usize::MAX);
+            let mut stats = d.finish()?;
+            stats.users = shard.stats.users;
+            stats.churned = shard.stats.churned;
+            self.stats = stats;
+            return Ok(stats);
+        }
+        let mut merger = Merger::new(out, pacer, progress);
+        let shard_stats = if o.threads <= 1 {
+            let mut shard = Shard::new(ctx, 0, 1);
+            let mut b = Batch::default();
+            loop {
+                b.clear();
+                let more = shard.fill(&mut b, BATCH_EVENTS);
+                merger.write_all(&b)?;
+                if !more {
+                    break;
                 }
             }
-            if t >= self.opts.end_ms {
-                break;
-            }
-            self.queue.pop();
-            if self.opts.continuous {
-                pace(t);
-            }
-            self.step(t, idx, out)?;
-            if let Some(pb) = &progress {
-                if t - last_tick > 3_600_000 {
-                    last_tick = t;
-                    pb.set_position(((t - self.opts.start_ms) / 1000).max(0) as u64);
-                    let secs = wall_start.elapsed().as_secs_f64().max(1e-3);
-                    pb.set_message(format!(
-                        "{} events, {:.0} events/s",
-                        self.stats.events,
-                        self.stats.events as f64 / secs
-                    ));
-                }
-            }
-        }
-        out.finish()?;
-        if let Some(pb) = progress {
-            pb.finish_and_clear();
-        }
-        Ok(self.stats)
-    }
-
-    fn progress_bar(&self) -> Option<indicatif::ProgressBar> {
-        use std::io::IsTerminal;
-        if !self.opts.progress || !std::io::stderr().is_terminal() {
-            return None;
-        }
-        let pb = indicatif::ProgressBar::new(
-            ((self.opts.end_ms - self.opts.start_ms) / 1000).max(1) as u64,
-        );
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "simulating {bar:40} {percent}% of simulated time, {msg} [{elapsed}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(pb)
-    }
-
-    fn arrive(&mut self, t: i64) {
-        let cfg = &self.model.cfg;
-        let auth = cfg.new_user_auth.clone().unwrap_or_else(|| "Guest".into());
-        let level = cfg.new_user_level.clone().unwrap_or_else(|| "free".into());
-        let idx = self.new_user(auth, level, t);
-        self.queue.push(Reverse((t, idx)));
-        self.schedule_arrival(t);
-    }
-
-    /// Emits the user's event at `t` and reschedules the user.
-    fn step(&mut self, t: i64, idx: u32, out: &mut dyn Emit) -> Result<(), SimError> {
-        let u = idx as usize;
-        if self.users[u].session.is_none() {
-            // A new session begins.
-            let key = (self.users[u].auth.clone(), self.users[u].level.clone());
-            let Some(list) = self.model.new_session.get(&key) else {
-                // No way to start a session in this (auth, level): the user is done.
-                self.users[u].alive = false;
-                return Ok(());
-            };
-            let state = pick_cumulative(list, self.rng.random::<f64>()).unwrap_or(list[0].1);
-            self.users[u].session = Some(Session {
-                id: self.next_session_id,
-                state,
-                item: 0,
-                song_end_ms: 0,
-                after_login: false,
-            });
-            self.next_session_id += 1;
-            self.stats.sessions += 1;
-        }
-        let (state_idx, session_id, item, after_login) = {
-            let s = self.users[u]
-                .session
-                .as_ref()
-                .map(|s| (s.state, s.id, s.item, s.after_login));
-            s.unwrap_or_default()
-        };
-        let state = &self.model.states[state_idx];
-        let song = if state.is_next_song {
-            Some(self.catalog.draw_song(&mut self.rng))
+            vec![shard.stats]
         } else {
-            None
+            run_sharded(ctx, &mut merger)?
         };
-        if t >= self.opts.start_ms {
-            self.emit(t, u, state_idx, session_id, item, after_login, song, out)?;
+        let mut stats = merger.finish()?;
+        for s in shard_stats {
+            stats.users += s.users;
+            stats.churned += s.churned;
         }
-        // Update the user from the state they are in.
-        let state = &self.model.states[state_idx];
-        {
-            let user = &mut self.users[u];
-            if user.auth != state.auth {
-                user.auth.clone_from(&state.auth);
-            }
-            if user.level != state.level {
-                user.level.clone_from(&state.level);
-            }
-        }
-        // Next state, or end of session.
-        let u01: f64 = self.rng.random();
-        let next = state.next.iter().find(|(c, _)| u01 < *c).map(|x| x.1);
-        let is_redirect = state.is_redirect;
-        let is_login = state.is_login;
-        let song_end = match song {
-            Some(i) => t + (self.catalog.songs[i].duration as i64) * 1000,
-            None => self.users[u].session.as_ref().map_or(0, |s| s.song_end_ms),
-        };
-        match next {
-            Some(next_state) => {
-                let alpha = self.users[u].alpha;
-                let dt = if is_redirect {
-                    1000
-                } else if self.model.states[next_state].is_next_song && song_end > t {
-                    song_end - t
-                } else {
-                    (exp_draw(&mut self.rng, alpha) as i64).max(1) * 1000
-                };
-                if let Some(s) = self.users[u].session.as_mut() {
-                    s.state = next_state;
-                    s.item += 1;
-                    s.song_end_ms = song_end;
-                    s.after_login = is_login;
-                }
-                self.queue.push(Reverse((t + dt, idx)));
-            }
-            None => {
-                self.users[u].session = None;
-                let churned =
-                    self.model.cfg.churned_state.as_deref() == Some(self.users[u].auth.as_str());
-                if churned {
-                    self.users[u].alive = false;
-                    self.stats.churned += 1;
-                } else {
-                    let next = self.next_session_start(t, idx);
-                    self.queue.push(Reverse((next, idx)));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn emit(
-        &mut self,
-        t: i64,
-        u: usize,
-        state_idx: usize,
-        session_id: i64,
-        item: i32,
-        after_login: bool,
-        song: Option<usize>,
-        out: &mut dyn Emit,
-    ) -> Result<(), SimError> {
-        let state = &self.model.states[state_idx];
-        let user = &self.users[u];
-        let show = self.model.shows_details(&state.auth);
-        let (first, gender) = &self.catalog.first_names[user.first as usize];
-        let ev = SimEvent {
-            ts_ms: t,
-            session_id,
-            page: &state.page,
-            auth: &state.auth,
-            method: &state.method,
-            status: state.status,
-            level: &state.level,
-            item_in_session: item,
-            location: &self.catalog.locations[user.location as usize],
-            user_agent: &self.catalog.user_agents[user.user_agent as usize],
-            user: show.then(|| UserFields {
-                user_id: user.id,
-                first_name: first,
-                last_name: &self.catalog.surnames[user.last as usize],
-                gender,
-                registration_ms: user.registration_ms,
-            }),
-            song: song.map(|i| &self.catalog.songs[i]),
-            tag: self.opts.tag.as_deref(),
-        };
-        self.stats.events += 1;
-        let key = user.id;
-        let buf = &mut self.buf;
-        match self.opts.dialect {
-            Dialect::Single => {
-                buf.clear();
-                encode::single(buf, &ev);
-                out.emit(Stream::Single, key, buf)?;
-            }
-            Dialect::Four => {
-                buf.clear();
-                encode::page_view(buf, &ev);
-                out.emit(Stream::Topic(Table::PageView), key, buf)?;
-                self.stats.messages[Table::PageView.index()] += 1;
-                if let Some(s) = ev.song {
-                    buf.clear();
-                    encode::listen(buf, &ev, s);
-                    out.emit(Stream::Topic(Table::Listen), key, buf)?;
-                    self.stats.messages[Table::Listen.index()] += 1;
-                }
-                if after_login {
-                    buf.clear();
-                    encode::auth(buf, &ev, state.auth == "Logged In");
-                    out.emit(Stream::Topic(Table::Auth), key, buf)?;
-                    self.stats.messages[Table::Auth.index()] += 1;
-                }
-                if state.is_status_change {
-                    buf.clear();
-                    encode::status_change(buf, &ev);
-                    out.emit(Stream::Topic(Table::StatusChange), key, buf)?;
-                    self.stats.messages[Table::StatusChange.index()] += 1;
-                }
-            }
-        }
-        Ok(())
+        self.stats = stats;
+        Ok(stats)
     }
 }
 
-/// Sleeps until the wall clock reaches `t_ms`. After a stall the simulator is
-/// behind and emits without sleeping until it catches up; each event still costs
-/// its encoding, so the catch-up rate is bounded by the simulator's speed.
-fn pace(t_ms: i64) {
-    let now = crate::time::now_ms();
-    if t_ms > now {
-        std::thread::sleep(std::time::Duration::from_millis((t_ms - now) as u64));
-    }
+/// A shard's current batch in the merge.
+struct Head {
+    batch: Batch,
+    pos: usize,
+    msg_start: u32,
+}
+
+/// Runs one thread per shard and merges their batches in (ts, ordinal) order.
+/// Channels are bounded (two batches ahead per shard), and consumed batches go
+/// back to their shard for reuse: memory stays flat.
+fn run_sharded(ctx: &Ctx, merger: &mut Merger<'_>) -> Result<Vec<ShardStats>, SimError> {
+    let n = ctx.opts.threads as u64;
+    std::thread::scope(|s| {
+        let mut rxs = Vec::new();
+        let mut back = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+            let (btx, brx) = mpsc::channel::<Batch>();
+            rxs.push(rx);
+            back.push(btx);
+            handles.push(s.spawn(move || {
+                let mut shard = Shard::new(ctx, i, n);
+                loop {
+                    let mut b = brx.try_recv().unwrap_or_default();
+                    b.clear();
+                    let more = shard.fill(&mut b, BATCH_EVENTS);
+                    if tx.send(b).is_err() || !more {
+                        break;
+                    }
+                }
+                shard.stats
+            }));
+        }
+        let next = |i: usize, rxs: &[mpsc::Receiver<Batch>]| -> Option<Head> {
+            // A closed channel is a finished shard.
+            while let Ok(batch) = rxs[i].recv() {
+                if !batch.events.is_empty() {
+                    return Some(Head {
+                        batch,
+                        pos: 0,
+                        msg_start: 0,
+                    });
+                }
+            }
+            None
+        };
+        let mut heads: Vec<Option<Head>> = (0..n as usize).map(|i| next(i, &rxs)).collect();
+        let mut order = BinaryHeap::new();
+        for (i, h) in heads.iter().enumerate() {
+            if let Some(h) = h {
+                let e = &h.batch.events[0];
+                order.push(Reverse((e.ts, e.ordinal, i)));
+            }
+        }
+        let result = (|| {
+            while let Some(Reverse((_, _, i))) = order.pop() {
+                let Some(h) = heads[i].as_mut() else { continue };
+                let ev = h.batch.events[h.pos];
+                merger.write(&h.batch, &ev, h.msg_start)?;
+                h.pos += 1;
+                h.msg_start = ev.msg_end;
+                if h.pos == h.batch.events.len() {
+                    if let Some(done) = heads[i].take() {
+                        // The shard may have finished: then nobody takes it back.
+                        let _ = back[i].send(done.batch);
+                    }
+                    heads[i] = next(i, &rxs);
+                }
+                if let Some(h) = &heads[i] {
+                    let e = &h.batch.events[h.pos];
+                    order.push(Reverse((e.ts, e.ordinal, i)));
+                }
+            }
+            Ok::<(), SimError>(())
+        })();
+        // Dropping the receivers stops shards still running (after an error).
+        drop(rxs);
+        result?;
+        let mut stats = Vec::new();
+        for h in handles {
+            stats.push(
+                h.join()
+                    .map_err(|_| SimError::Output("a simulator thread panicked".into()))?,
+            );
+        }
+        Ok(stats)
+    })
 }
 
 #[cfg(test)]
@@ -533,15 +368,11 @@ mod tests {
     fn opts(seed: u64) -> SimOptions {
         SimOptions {
             nusers: 30,
-            growth_rate: 0.0,
-            start_ms: crate::time::parse_utc("2026-11-02T00:00:00").unwrap(),
-            end_ms: crate::time::parse_utc("2026-11-03T00:00:00").unwrap(),
-            first_user_id: 1,
             seed,
-            tag: None,
-            dialect: Dialect::Four,
-            continuous: false,
-            progress: false,
+            ..SimOptions::new(
+                crate::time::parse_utc("2026-11-02T00:00:00").unwrap(),
+                crate::time::parse_utc("2026-11-03T00:00:00").unwrap(),
+            )
         }
     }
 

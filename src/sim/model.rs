@@ -85,6 +85,13 @@ pub struct EventsimConfig {
     #[serde(rename = "first-user-id")]
     pub first_user_id: Option<f64>,
     pub tag: Option<String>,
+    /// Start of simulated time (ISO date-time, UTC) when no flag gives one;
+    /// eventsim ignored it (a known defect), we honour it.
+    #[serde(rename = "start-date")]
+    pub start_date: Option<String>,
+    /// End of simulated time (ISO date-time, UTC) when no flag gives one.
+    #[serde(rename = "end-date")]
+    pub end_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +167,10 @@ impl EventsimConfig {
     }
 }
 
+/// Auth and level of users arriving through growth when the config names none.
+pub const DEFAULT_NEW_USER_AUTH: &str = "Guest";
+pub const DEFAULT_NEW_USER_LEVEL: &str = "free";
+
 /// A state of the machine, with its outgoing transitions.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -184,6 +195,117 @@ pub struct Model {
     /// (auth, level) → cumulative weights over initial state indices.
     pub new_session: HashMap<(String, String), Vec<(f64, usize)>>,
     pub show_details: HashMap<String, bool>,
+    /// The same, with auths and levels as small ids: what the engine uses.
+    pub ids: Ids,
+}
+
+/// Auths and levels as small integer ids, so a user's state is a few bytes and
+/// the hot path compares integers, not strings.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    pub auth_names: Vec<String>,
+    pub level_names: Vec<String>,
+    /// Per state: its auth id and level id.
+    pub state_auth: Vec<u16>,
+    pub state_level: Vec<u16>,
+    /// Indexed by `auth * level_names.len() + level`: cumulative weights over
+    /// first states of a session (empty: this user cannot start a session).
+    pub new_session: Vec<Vec<(f64, usize)>>,
+    /// Per auth id: whether events show the user's details.
+    pub shows: Vec<bool>,
+    pub churned: Option<u16>,
+    /// Cumulative weights of the initial users' auth and level.
+    pub initial_auth: Vec<(f64, usize)>,
+    pub initial_level: Vec<(f64, usize)>,
+    pub new_user_auth: u16,
+    pub new_user_level: u16,
+}
+
+impl Ids {
+    fn build(cfg: &EventsimConfig, states: &[State], show: &HashMap<String, bool>) -> Ids {
+        let mut ids = Ids::default();
+        fn intern(names: &mut Vec<String>, n: &str) -> u16 {
+            match names.iter().position(|x| x == n) {
+                Some(i) => i as u16,
+                None => {
+                    names.push(n.to_string());
+                    (names.len() - 1) as u16
+                }
+            }
+        }
+        for st in states {
+            let a = intern(&mut ids.auth_names, &st.auth);
+            let l = intern(&mut ids.level_names, &st.level);
+            ids.state_auth.push(a);
+            ids.state_level.push(l);
+        }
+        let mut cum = 0.0;
+        for a in &cfg.auths {
+            cum += a.weight.max(0.0);
+            let id = intern(&mut ids.auth_names, &a.auth);
+            ids.initial_auth.push((cum, id as usize));
+        }
+        cum = 0.0;
+        for l in &cfg.levels {
+            cum += l.weight.max(0.0);
+            let id = intern(&mut ids.level_names, &l.level);
+            ids.initial_level.push((cum, id as usize));
+        }
+        ids.new_user_auth = intern(
+            &mut ids.auth_names,
+            cfg.new_user_auth
+                .as_deref()
+                .unwrap_or(DEFAULT_NEW_USER_AUTH),
+        );
+        ids.new_user_level = intern(
+            &mut ids.level_names,
+            cfg.new_user_level
+                .as_deref()
+                .unwrap_or(DEFAULT_NEW_USER_LEVEL),
+        );
+        ids.churned = cfg
+            .churned_state
+            .as_deref()
+            .map(|c| intern(&mut ids.auth_names, c));
+        let nl = ids.level_names.len();
+        ids.new_session = vec![Vec::new(); ids.auth_names.len() * nl];
+        for ns in &cfg.new_session {
+            let (Some(a), Some(l)) = (
+                ids.auth_names.iter().position(|x| *x == ns.state.auth),
+                ids.level_names.iter().position(|x| *x == ns.state.level),
+            ) else {
+                continue;
+            };
+            let Some(si) = states.iter().position(|s| {
+                s.page == ns.state.page
+                    && s.method == ns.state.method
+                    && s.status == ns.state.status
+                    && s.auth == ns.state.auth
+                    && s.level == ns.state.level
+            }) else {
+                continue;
+            };
+            let list = &mut ids.new_session[a * nl + l];
+            let cum = list.last().map_or(0.0, |x| x.0) + ns.weight;
+            list.push((cum, si));
+        }
+        for l in &mut ids.new_session {
+            if l.last().is_some_and(|x| x.0 <= 0.0) {
+                l.clear();
+            }
+        }
+        ids.shows = ids
+            .auth_names
+            .iter()
+            .map(|a| show.get(a).copied().unwrap_or(false))
+            .collect();
+        ids
+    }
+
+    /// First-state weights for a user of this auth and level.
+    pub fn session_starts(&self, auth: u16, level: u16) -> &[(f64, usize)] {
+        &self.new_session[auth as usize * self.level_names.len() + level as usize]
+    }
 }
 
 impl Model {
@@ -211,10 +333,10 @@ impl Model {
                 states.len() - 1
             })
         };
-        for t in &cfg.transitions {
+        for (i, t) in cfg.transitions.iter().enumerate() {
             if !(0.0..=1.0).contains(&t.p) {
                 return Err(ModelError::Invalid(format!(
-                    "transition from {} to {} has p = {}, allowed 0..=1",
+                    "transitions[{i}] from {} to {} has p = {}, allowed 0..=1",
                     describe(&t.source),
                     describe(&t.dest),
                     t.p
@@ -236,16 +358,16 @@ impl Model {
             }
         }
         let mut new_session: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
-        for ns in &cfg.new_session {
-            let Some(&i) = index.get(&ns.state) else {
+        for (i, ns) in cfg.new_session.iter().enumerate() {
+            let Some(&si) = index.get(&ns.state) else {
                 return Err(ModelError::Invalid(format!(
-                    "new-session entry {} is not a state of any transition",
+                    "new-session[{i}] {} is not a state of any transition",
                     describe(&ns.state)
                 )));
             };
-            if ns.weight < 0.0 {
+            if !(ns.weight >= 0.0 && ns.weight.is_finite()) {
                 return Err(ModelError::Invalid(format!(
-                    "new-session entry {} has negative weight {}",
+                    "new-session[{i}] {} has weight {}, allowed a finite number >= 0",
                     describe(&ns.state),
                     ns.weight
                 )));
@@ -254,18 +376,55 @@ impl Model {
                 .entry((ns.state.auth.clone(), ns.state.level.clone()))
                 .or_default();
             let cum = list.last().map_or(0.0, |x| x.0) + ns.weight;
-            list.push((cum, i));
+            list.push((cum, si));
         }
-        let show_details: HashMap<String, bool> = cfg
-            .show_user_details
-            .iter()
-            .map(|s| (s.auth.clone(), s.show))
-            .collect();
+        // A (auth, level) whose weights are all 0 cannot start a session.
+        new_session.retain(|_, l| l.last().is_some_and(|x| x.0 > 0.0));
+        let mut show_details: HashMap<String, bool> = HashMap::new();
+        for (i, s) in cfg.show_user_details.iter().enumerate() {
+            if show_details.insert(s.auth.clone(), s.show).is_some() {
+                return Err(ModelError::Invalid(format!(
+                    "show-user-details[{i}]: auth {:?} is listed twice",
+                    s.auth
+                )));
+            }
+        }
         for st in &states {
             if !show_details.contains_key(&st.auth) {
                 return Err(ModelError::Invalid(format!(
                     "auth {:?} (used by page {:?}) has no show-user-details entry",
                     st.auth, st.page
+                )));
+            }
+        }
+        for (what, list) in [
+            (
+                "auths",
+                cfg.auths
+                    .iter()
+                    .map(|a| (a.auth.as_str(), a.weight))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "levels",
+                cfg.levels
+                    .iter()
+                    .map(|l| (l.level.as_str(), l.weight))
+                    .collect(),
+            ),
+        ] {
+            if let Some((i, (name, w))) = list
+                .iter()
+                .enumerate()
+                .find(|(_, (_, w))| !(*w >= 0.0 && w.is_finite()))
+            {
+                return Err(ModelError::Invalid(format!(
+                    "{what}[{i}] {name:?} has weight {w}, allowed a finite number >= 0"
+                )));
+            }
+            if list.iter().all(|(_, w)| *w <= 0.0) {
+                return Err(ModelError::Invalid(format!(
+                    "{what} needs at least one positive weight"
                 )));
             }
         }
@@ -279,16 +438,57 @@ impl Model {
                 }
             }
         }
-        if cfg.levels.iter().all(|l| l.weight <= 0.0) || cfg.auths.iter().all(|a| a.weight <= 0.0) {
-            return Err(ModelError::Invalid(
-                "levels and auths need at least one positive weight each".into(),
-            ));
+        let new_auth = cfg
+            .new_user_auth
+            .as_deref()
+            .unwrap_or(DEFAULT_NEW_USER_AUTH);
+        let new_level = cfg
+            .new_user_level
+            .as_deref()
+            .unwrap_or(DEFAULT_NEW_USER_LEVEL);
+        if !new_session.contains_key(&(new_auth.to_string(), new_level.to_string())) {
+            return Err(ModelError::Invalid(format!(
+                "new-user-auth {new_auth:?} with new-user-level {new_level:?}: new-session has no state for them, so arriving users could never start a session"
+            )));
         }
+        if let Some(c) = &cfg.churned_state {
+            if !states.iter().any(|s| &s.auth == c) {
+                return Err(ModelError::Invalid(format!(
+                    "churned-state {c:?} is not the auth of any state, so no user could churn"
+                )));
+            }
+        }
+        for (what, v) in [
+            ("alpha", cfg.alpha),
+            ("beta", cfg.beta),
+            ("session-gap", cfg.session_gap),
+            ("weekend-damping-scale", cfg.weekend_damping_scale),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(ModelError::Invalid(format!(
+                    "{what} = {v}, allowed a finite number >= 0"
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&cfg.weekend_damping) {
+            return Err(ModelError::Invalid(format!(
+                "weekend-damping = {}, allowed 0..=1",
+                cfg.weekend_damping
+            )));
+        }
+        if !(0.0..0.5).contains(&cfg.damping) {
+            return Err(ModelError::Invalid(format!(
+                "damping = {}, allowed 0..0.5",
+                cfg.damping
+            )));
+        }
+        let ids = Ids::build(&cfg, &states, &show_details);
         Ok(Model {
             cfg,
             states,
             new_session,
             show_details,
+            ids,
         })
     }
 

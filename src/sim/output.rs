@@ -3,7 +3,7 @@
 //! in-process output used by `musicaly run` lives with the in-process source.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,13 +15,46 @@ use super::{Emit, SimError, Stream};
 use crate::event::Table;
 
 fn io(e: std::io::Error) -> SimError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return SimError::Closed;
+    }
     SimError::Output(e.to_string())
+}
+
+/// Bytes for one writer, written out in 1 MiB blocks. The simulator may append
+/// messages to it directly (see [`Emit::buffer`]).
+struct Buffered<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+}
+
+const BLOCK: usize = 1 << 20;
+
+impl<W: Write> Buffered<W> {
+    fn new(w: W) -> Self {
+        Buffered {
+            w,
+            buf: Vec::with_capacity(BLOCK + (64 << 10)),
+        }
+    }
+    #[inline]
+    fn written(&mut self) -> Result<(), SimError> {
+        if self.buf.len() >= BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        self.w.write_all(&self.buf).map_err(io)?;
+        self.buf.clear();
+        self.w.flush().map_err(io)
+    }
 }
 
 /// NDJSON files: a directory with `<topic>.json` per topic, or one file for the
 /// single-stream dialect.
 pub struct FileOutput {
-    files: Vec<Option<BufWriter<File>>>,
+    files: Vec<Buffered<File>>,
 }
 
 impl FileOutput {
@@ -33,7 +66,7 @@ impl FileOutput {
             let p = dir.join(format!("{}.json", t.name()));
             let f = File::create(&p)
                 .map_err(|e| SimError::Output(format!("creating {}: {e}", p.display())))?;
-            files.push(Some(BufWriter::with_capacity(1 << 20, f)));
+            files.push(Buffered::new(f));
         }
         Ok(FileOutput { files })
     }
@@ -45,37 +78,66 @@ impl FileOutput {
         let f = File::create(path)
             .map_err(|e| SimError::Output(format!("creating {}: {e}", path.display())))?;
         Ok(FileOutput {
-            files: vec![Some(BufWriter::with_capacity(1 << 20, f))],
+            files: vec![Buffered::new(f)],
         })
+    }
+
+    #[inline]
+    fn file(&mut self, stream: Stream) -> &mut Buffered<File> {
+        let i = match stream {
+            Stream::Topic(t) if self.files.len() == 4 => t.index(),
+            _ => 0,
+        };
+        &mut self.files[i]
     }
 }
 
 impl Emit for FileOutput {
     fn emit(&mut self, stream: Stream, _key: i64, payload: &[u8]) -> Result<(), SimError> {
-        let i = match stream {
-            Stream::Topic(t) if self.files.len() == 4 => t.index(),
-            _ => 0,
-        };
-        if let Some(w) = self.files[i].as_mut() {
-            w.write_all(payload).map_err(io)?;
-            w.write_all(b"\n").map_err(io)?;
+        let f = self.file(stream);
+        f.buf.extend_from_slice(payload);
+        f.buf.push(b'\n');
+        f.written()
+    }
+    fn emit_parts(
+        &mut self,
+        stream: Stream,
+        _key: i64,
+        parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        let f = self.file(stream);
+        for p in parts {
+            f.buf.extend_from_slice(p);
         }
-        Ok(())
+        f.buf.push(b'\n');
+        f.written()?;
+        Ok(true)
+    }
+    #[inline]
+    fn buffer(&mut self, stream: Stream) -> Option<&mut Vec<u8>> {
+        Some(&mut self.file(stream).buf)
+    }
+    #[inline]
+    fn written(&mut self, stream: Stream) -> Result<(), SimError> {
+        self.file(stream).written()
     }
     fn finish(&mut self) -> Result<(), SimError> {
-        for w in self.files.iter_mut().flatten() {
-            w.flush().map_err(io)?;
+        Emit::flush(self)
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        for f in &mut self.files {
+            f.flush()?;
         }
         Ok(())
     }
 }
 
 /// NDJSON on stdout, all streams interleaved.
-pub struct StdoutOutput(BufWriter<std::io::Stdout>);
+pub struct StdoutOutput(Buffered<std::io::Stdout>);
 
 impl StdoutOutput {
     pub fn new() -> StdoutOutput {
-        StdoutOutput(BufWriter::with_capacity(1 << 16, std::io::stdout()))
+        StdoutOutput(Buffered::new(std::io::stdout()))
     }
 }
 
@@ -87,11 +149,36 @@ impl Default for StdoutOutput {
 
 impl Emit for StdoutOutput {
     fn emit(&mut self, _stream: Stream, _key: i64, payload: &[u8]) -> Result<(), SimError> {
-        self.0.write_all(payload).map_err(io)?;
-        self.0.write_all(b"\n").map_err(io)
+        self.0.buf.extend_from_slice(payload);
+        self.0.buf.push(b'\n');
+        self.0.written()
+    }
+    fn emit_parts(
+        &mut self,
+        _stream: Stream,
+        _key: i64,
+        parts: [&[u8]; 3],
+    ) -> Result<bool, SimError> {
+        for p in parts {
+            self.0.buf.extend_from_slice(p);
+        }
+        self.0.buf.push(b'\n');
+        self.0.written()?;
+        Ok(true)
+    }
+    #[inline]
+    fn buffer(&mut self, _stream: Stream) -> Option<&mut Vec<u8>> {
+        Some(&mut self.0.buf)
+    }
+    #[inline]
+    fn written(&mut self, _stream: Stream) -> Result<(), SimError> {
+        self.0.written()
     }
     fn finish(&mut self) -> Result<(), SimError> {
-        self.0.flush().map_err(io)
+        self.0.flush()
+    }
+    fn flush(&mut self) -> Result<(), SimError> {
+        self.0.flush()
     }
 }
 

@@ -1,0 +1,332 @@
+//! Generation of one shard of the users: eventsim's loop over the users whose
+//! ordinal is `index` modulo `count`.
+//!
+//! All of a shard's users sit in one queue ordered by (next event time, ordinal);
+//! popping the earliest, encoding its event and rescheduling it reproduces
+//! eventsim's loop. A user draws only from its own random stream and arrivals
+//! from theirs, so a user's events are the same whatever the sharding: the merge
+//! of the shards ([`super::merge`]) gives the same bytes for any thread count.
+//!
+//! Memory is per user (under 100 bytes), never per event.
+
+use rand::Rng;
+
+use super::direct::EventSink;
+use super::encode::{Ev, UserRef};
+use super::queue::TimeQueue;
+use super::rng::{self, UserRng};
+use super::Ctx;
+
+const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
+/// `User::state` between sessions.
+const NO_SESSION: u32 = u32::MAX;
+
+/// What a shard counted (merged into [`super::SimStats`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShardStats {
+    pub users: u64,
+    pub churned: u64,
+}
+
+struct User {
+    rng: UserRng,
+    registration_ms: i64,
+    /// When the song playing ends (ms); 0 when none.
+    song_end_ms: i64,
+    alpha: f32,
+    beta: f32,
+    first: u32,
+    last: u32,
+    location: u32,
+    user_agent: u32,
+    /// Current state, or [`NO_SESSION`].
+    state: u32,
+    item: u32,
+    /// Sessions begun so far (the merge turns (user, serial) into a sessionId).
+    serial: u32,
+    auth: u16,
+    level: u16,
+    after_login: bool,
+}
+
+/// New users arriving through growth: exponential gaps of mean
+/// `seconds_per_year / (n * g)`, n the users so far. Every shard runs the same
+/// sequence (one draw per arrival, cheap) and keeps the arrivals it owns.
+struct Arrivals {
+    rng: UserRng,
+    t_ms: i64,
+    next_ordinal: u64,
+    growth: f64,
+    end_ms: i64,
+}
+
+impl Arrivals {
+    fn next(&mut self) -> Option<(i64, u64)> {
+        if self.growth <= 0.0 || self.t_ms >= self.end_ms {
+            return None;
+        }
+        let n = self.next_ordinal.max(1) as f64;
+        let gap = rng::exp(&mut self.rng, SECONDS_PER_YEAR / (n * self.growth));
+        // Whole seconds, as eventsim: every ts keeps the start's millisecond.
+        self.t_ms = self.t_ms.saturating_add((gap.min(1e15) as i64) * 1000);
+        if self.t_ms >= self.end_ms || self.next_ordinal >= u32::MAX as u64 {
+            self.t_ms = self.end_ms;
+            return None;
+        }
+        let o = self.next_ordinal;
+        self.next_ordinal += 1;
+        Some((self.t_ms, o))
+    }
+}
+
+pub struct Shard<'a> {
+    ctx: &'a Ctx,
+    index: u64,
+    count: u64,
+    users: Vec<User>,
+    /// Users by next event, in seconds since the start.
+    queue: TimeQueue,
+    arrivals: Arrivals,
+    pub stats: ShardStats,
+}
+
+impl<'a> Shard<'a> {
+    pub fn new(ctx: &'a Ctx, index: u64, count: u64) -> Shard<'a> {
+        let o = &ctx.opts;
+        let mine = (o.nusers.saturating_sub(index)).div_ceil(count.max(1)) as usize;
+        let mut s = Shard {
+            ctx,
+            index,
+            count,
+            users: Vec::with_capacity(mine),
+            queue: TimeQueue::new(),
+            arrivals: Arrivals {
+                rng: rng::stream(o.seed, rng::ARRIVALS_STREAM),
+                t_ms: o.start_ms,
+                next_ordinal: o.nusers,
+                growth: o.growth_rate,
+                end_ms: o.end_ms,
+            },
+            stats: ShardStats::default(),
+        };
+        let mut ordinal = index;
+        while ordinal < o.nusers {
+            s.add_initial_user(ordinal);
+            ordinal += count;
+        }
+        s.advance_arrivals();
+        s
+    }
+
+    /// Queues this shard's next arrival: a user not created yet, created when
+    /// its time comes (its ordinal is then the next local index).
+    fn advance_arrivals(&mut self) {
+        while let Some((t, o)) = self.arrivals.next() {
+            if o % self.count == self.index {
+                self.queue.push(self.second(t), o as u32);
+                return;
+            }
+        }
+    }
+
+    /// Seconds since the start: every simulated time is a whole number of them.
+    #[inline]
+    fn second(&self, t_ms: i64) -> i64 {
+        (t_ms - self.ctx.opts.start_ms).div_euclid(1000)
+    }
+
+    fn new_user(&mut self, ordinal: u64, auth: u16, level: u16, reg_ms: Option<i64>) -> User {
+        let ctx = self.ctx;
+        let mut r = rng::stream(ctx.opts.seed, ordinal);
+        let cfg = &ctx.model.cfg;
+        let alpha = (cfg.alpha * rng::lognormal_factor(&mut r)) as f32;
+        let beta = (cfg.beta * rng::lognormal_factor(&mut r)) as f32;
+        let c = &ctx.catalog;
+        let first = c.draw_first_name(&mut r) as u32;
+        let last = c.draw_surname(&mut r) as u32;
+        let location = c.draw_location(&mut r) as u32;
+        let user_agent = c.draw_user_agent(&mut r) as u32;
+        let registration_ms = reg_ms.unwrap_or_else(|| {
+            // Initial users registered before the start: an exponential draw of
+            // mean growth-rate years, capped at 5 years.
+            let g = ctx.opts.growth_rate;
+            let back = if g > 0.0 {
+                rng::exp(&mut r, g * SECONDS_PER_YEAR).min(5.0 * SECONDS_PER_YEAR)
+            } else {
+                0.0
+            };
+            ctx.opts.start_ms - (back as i64) * 1000
+        });
+        self.stats.users += 1;
+        User {
+            rng: r,
+            registration_ms,
+            song_end_ms: 0,
+            alpha,
+            beta,
+            first,
+            last,
+            location,
+            user_agent,
+            state: NO_SESSION,
+            item: 0,
+            serial: 0,
+            auth,
+            level,
+            after_login: false,
+        }
+    }
+
+    fn add_initial_user(&mut self, ordinal: u64) {
+        let ids = &self.ctx.model.ids;
+        let mut r = rng::stream(self.ctx.opts.seed, ordinal ^ (1 << 41));
+        let auth = rng::pick(&mut r, &ids.initial_auth).unwrap_or(0) as u16;
+        let level = rng::pick(&mut r, &ids.initial_level).unwrap_or(0) as u16;
+        let mut u = self.new_user(ordinal, auth, level, None);
+        // Start from before the window so the population is in its steady state
+        // when output begins (events before the start are simulated, not written).
+        let gap = self.ctx.model.cfg.session_gap;
+        let lookback = rng::exp(&mut u.rng, u.beta as f64) + gap;
+        let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
+        let t = next_session_start(self.ctx, &mut u, from);
+        self.users.push(u);
+        self.queue.push(self.second(t), ordinal as u32);
+    }
+
+    /// Generates events into `batch` until it holds `max` events or the end time
+    /// is reached. Returns false when the shard is done.
+    pub fn fill<S: EventSink>(&mut self, batch: &mut S, max: usize) -> bool {
+        let (start, end) = (self.ctx.opts.start_ms, self.ctx.opts.end_ms);
+        loop {
+            let Some((s, ordinal)) = self.queue.peek() else {
+                return false;
+            };
+            let t = start + s * 1000;
+            if t >= end {
+                return false;
+            }
+            self.queue.pop();
+            if (ordinal as u64 / self.count) as usize == self.users.len() {
+                // An arrival: the user registers now and starts a session.
+                let ids = &self.ctx.model.ids;
+                let (a, l) = (ids.new_user_auth, ids.new_user_level);
+                let u = self.new_user(ordinal as u64, a, l, Some(t));
+                self.users.push(u);
+                self.advance_arrivals();
+            }
+            if let Some(next) = self.step(t, ordinal, batch) {
+                self.queue.push(self.second(next), ordinal);
+            }
+            if batch.taken() >= max {
+                return true;
+            }
+            if batch.failed() {
+                return false;
+            }
+        }
+    }
+
+    /// The user's event at `t` (written when at or after the start); returns
+    /// when its next event is, None when the user is gone (churned or stuck).
+    #[inline]
+    fn step<S: EventSink>(&mut self, t: i64, ordinal: u32, batch: &mut S) -> Option<i64> {
+        let ctx = self.ctx;
+        let model = &ctx.model;
+        let local = (ordinal as u64 / self.count) as usize;
+        let u = &mut self.users[local];
+        if u.state == NO_SESSION {
+            let starts = model.ids.session_starts(u.auth, u.level);
+            // No way to start a session in this (auth, level): the user is done.
+            let s = rng::pick(&mut u.rng, starts)?;
+            u.state = s as u32;
+            u.item = 0;
+            u.song_end_ms = 0;
+            u.after_login = false;
+            u.serial += 1;
+        }
+        let si = u.state as usize;
+        let state = &model.states[si];
+        let song = state
+            .is_next_song
+            .then(|| ctx.catalog.draw_song(&mut u.rng) as u32);
+        if t >= ctx.opts.start_ms {
+            let id = ctx.opts.first_user_id + ordinal as i64;
+            let ev = Ev {
+                ts: t,
+                state: si,
+                item: u.item,
+                location: u.location,
+                user_agent: u.user_agent,
+                user: ctx.tables.shows(si).then_some(UserRef {
+                    id,
+                    first: u.first,
+                    last: u.last,
+                    registration_ms: u.registration_ms,
+                }),
+                song,
+                after_login: u.after_login,
+            };
+            batch.event(&ctx.tables, &ev, ordinal, u.serial, id);
+        }
+        // The user takes the auth and level of the state it is in.
+        u.auth = model.ids.state_auth[si];
+        u.level = model.ids.state_level[si];
+        let x: f64 = u.rng.random();
+        let next = state.next.iter().find(|(c, _)| x < *c).map(|n| n.1);
+        if let Some(s) = song {
+            u.song_end_ms = t + (ctx.catalog.songs[s as usize].duration as i64) * 1000;
+        }
+        match next {
+            Some(ns) => {
+                let dt = if state.is_redirect {
+                    1000
+                } else if model.states[ns].is_next_song && u.song_end_ms > t {
+                    // Back-to-back songs: the next starts when this one ends.
+                    u.song_end_ms - t
+                } else {
+                    (rng::exp(&mut u.rng, u.alpha as f64) as i64).max(1) * 1000
+                };
+                u.state = ns as u32;
+                u.item += 1;
+                u.after_login = state.is_login;
+                Some(t + dt)
+            }
+            None => {
+                u.state = NO_SESSION;
+                if model.ids.churned == Some(u.auth) {
+                    // Counted when written (the look-back before the start is not).
+                    if t >= ctx.opts.start_ms {
+                        self.stats.churned += 1;
+                    }
+                    None
+                } else {
+                    Some(next_session_start(ctx, u, t))
+                }
+            }
+        }
+    }
+}
+
+/// eventsim's next session start: last + exp(beta) + session gap, warped to the
+/// daily cycle, accepted with probability 1 - weekend damping, else tried again
+/// from the rejected time.
+fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
+    let cfg = &ctx.model.cfg;
+    let mut t = last_ms;
+    for _ in 0..10_000 {
+        let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
+        let cand_s = super::calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
+        let cand = cand_s * 1000 + t.rem_euclid(1000);
+        let reject = ctx.off_days.rejection(
+            cand_s,
+            cfg.weekend_damping,
+            cfg.weekend_damping_offset,
+            cfg.weekend_damping_scale,
+        );
+        if u.rng.random::<f64>() >= reject {
+            return cand.max(last_ms + 1000);
+        }
+        t = cand.max(t + 1000);
+    }
+    t.max(last_ms + 1000)
+}
