@@ -48,6 +48,9 @@ enum Command {
     /// Consume the event topics from Kafka into the lake (and the warehouse) until
     /// SIGTERM/SIGINT, then flush, commit and exit 0.
     Pipeline(PipelineArgs),
+    /// Load lake hours into the warehouse (incremental and idempotent: an hour
+    /// loaded again replaces itself). By default every hour whose files changed.
+    Load(LoadArgs),
     /// Answer the three questions from the warehouse.
     Report(ReportArgs),
     /// Print the effective configuration (defaults + file + environment + flags) as TOML.
@@ -198,6 +201,22 @@ struct ReportArgs {
 }
 
 #[derive(Args)]
+struct LoadArgs {
+    /// musicaly TOML config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory holding the lake and warehouse.duckdb [default: data.dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Load only this hour (ISO, UTC, truncated to the hour); may be repeated.
+    #[arg(long, value_name = "T")]
+    hour: Vec<String>,
+    /// Reload hours even when their files are unchanged since the last load.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
 struct ConfigArgs {
     /// musicaly TOML config file.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -217,6 +236,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => cmd_run(a),
         Command::Simulate(a) => cmd_simulate(a),
         Command::Pipeline(a) => cmd_pipeline(a),
+        Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
         Command::Config(a) => {
             let s = Settings::load(a.config.as_deref(), &vec![])?;
@@ -393,6 +413,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     if settings.warehouse.enabled {
         let db = settings.warehouse_path();
+        if !a.keep_lake {
+            // The lake was cleared for this run, so is the warehouse.
+            warehouse::reset(&db)?;
+        }
         let loaded = warehouse::load_from_lake(&lake_loc, &db)?;
         eprintln!(
             "warehouse {} loaded: {}",
@@ -571,6 +595,42 @@ fn spawn_signal_watch(stop: Arc<AtomicBool>) {
         }
         stop.store(true, Ordering::Relaxed);
     });
+}
+
+fn cmd_load(a: LoadArgs) -> Result<()> {
+    let mut o = Overrides::new();
+    data_dir_override(&mut o, &a.data_dir);
+    let settings = Settings::load(a.config.as_deref(), &o)?;
+    init_logging(&settings);
+    let lake = lake::LakeStore::open(&settings.lake_location())?;
+    let db = settings.warehouse_path();
+    let mode = if a.force {
+        warehouse::Mode::Force
+    } else {
+        warehouse::Mode::Changed
+    };
+    let started = std::time::Instant::now();
+    let loaded = if a.hour.is_empty() {
+        warehouse::load_all(&lake, &db, mode)?
+    } else {
+        let hours = a
+            .hour
+            .iter()
+            .map(|h| parse_utc(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        warehouse::load_hours(&lake, &db, &hours, mode)?
+    };
+    eprintln!(
+        "warehouse {} loaded in {:.2}s: {}",
+        db.display(),
+        started.elapsed().as_secs_f64(),
+        loaded
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 fn cmd_report(a: ReportArgs) -> Result<()> {

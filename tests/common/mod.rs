@@ -120,3 +120,66 @@ pub fn unique(name: &str) -> String {
         .as_nanos();
     format!("{name}{}x{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// Tables of the warehouse compared by the tests: raw events and the star schema.
+pub const WAREHOUSE_TABLES: [&str; 11] = [
+    "page_view_events",
+    "listen_events",
+    "auth_events",
+    "status_change_events",
+    "dim_users",
+    "dim_songs",
+    "dim_artists",
+    "dim_location",
+    "dim_datetime",
+    "fact_streams",
+    "wide_streams",
+];
+
+/// (rows, order-independent checksum of every row's values) of each warehouse table.
+pub fn table_checksums(c: &duckdb::Connection, schema: &str) -> Vec<(String, i64, String)> {
+    WAREHOUSE_TABLES
+        .iter()
+        .map(|t| {
+            let (n, sum): (i64, String) = c
+                .query_row(
+                    &format!(
+                        "SELECT count(*), coalesce(sum(hash(x::VARCHAR))::VARCHAR, '0') FROM {schema}.{t} x"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap_or_else(|e| panic!("{schema}.{t}: {e}"));
+            (t.to_string(), n, sum)
+        })
+        .collect()
+}
+
+/// The venv's dbt, made by scripts/test.sh. Without it the test is skipped,
+/// except under MUSICALY_REQUIRE_SERVICES (CI), where it fails.
+pub fn dbt() -> Option<PathBuf> {
+    match std::env::var("MUSICALY_DBT") {
+        Ok(p) => Some(PathBuf::from(p)),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_DBT is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no dbt (run through scripts/test.sh, or set MUSICALY_DBT=/path/to/venv/bin/dbt)");
+            None
+        }
+    }
+}
+
+/// The test fake-gcs-server's base URL, started by scripts/test.sh.
+pub fn fake_gcs() -> Option<String> {
+    match std::env::var("MUSICALY_TEST_GCS") {
+        Ok(p) => Some(p),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_TEST_GCS is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no fake-gcs-server (run through scripts/test.sh, or set MUSICALY_TEST_GCS=http://127.0.0.1:PORT)");
+            None
+        }
+    }
+}
