@@ -183,3 +183,39 @@ pub fn fake_gcs() -> Option<String> {
         }
     }
 }
+
+/// Writes a lake file of listens copied from an existing hour with artist, song
+/// and every location field NULL, under new identities (partition 97), the way a
+/// listen of a song and artist no catalogue knows, from nowhere, would arrive.
+pub fn add_listens_with_missing_fields(lake: &Path) -> i64 {
+    let c = duck();
+    let glob = lake_glob(lake, "listen_events");
+    let hour_dir: String = c
+        .query_row(
+            &format!("SELECT strftime(min(ts), 'year=%Y/month=%m/day=%d/hour=%H') FROM read_parquet('{glob}')"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let dir = lake.join("listen_events").join(&hour_dir);
+    let file = dir.join("listen_events-97-00000000000000000000-00000000000000000009.parquet");
+    c.execute_batch(&format!(
+        "COPY (SELECT * REPLACE (NULL::VARCHAR AS artist, CASE WHEN _offset % 2 = 0 THEN NULL::VARCHAR ELSE song END AS song,
+                NULL::VARCHAR AS city, NULL::VARCHAR AS zip, NULL::VARCHAR AS state, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon,
+                97 AS _partition, _offset * 1024 + _partition AS _offset)
+               FROM read_parquet('{glob}') WHERE strftime(ts, 'year=%Y/month=%m/day=%d/hour=%H') = '{hour_dir}'
+               ORDER BY _partition, _offset LIMIT 10)
+         TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+        file.display()
+    ))
+    .unwrap();
+    scalar(
+        &c,
+        &format!("SELECT count(*) FROM read_parquet('{}')", file.display()),
+    )
+}
+
+pub fn scalar(c: &duckdb::Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
