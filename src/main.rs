@@ -53,6 +53,10 @@ enum Command {
     Load(LoadArgs),
     /// Answer the three questions from the warehouse.
     Report(ReportArgs),
+    /// Print the BigQuery DDL (datasets, external tables over the GCS lake,
+    /// hour-partitioned tables), or with --hour the load-job request bodies that
+    /// (re)load those hours. Nothing is sent: see docs/BIGQUERY.md.
+    Bigquery(BigqueryArgs),
     /// Print the effective configuration (defaults + file + environment + flags) as TOML.
     Config(ConfigArgs),
 }
@@ -217,6 +221,35 @@ struct LoadArgs {
 }
 
 #[derive(Args)]
+struct BigqueryArgs {
+    /// musicaly TOML config file (for lake.path).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Google Cloud project.
+    #[arg(long, env = "MUSICALY_BQ_PROJECT")]
+    project: String,
+    /// Dataset of the loaded tables and the dbt models.
+    #[arg(long, env = "MUSICALY_BQ_DATASET", default_value = "musicaly")]
+    dataset: String,
+    /// Dataset of the external tables over the lake (the dbt sources).
+    #[arg(
+        long,
+        env = "MUSICALY_BQ_LAKE_DATASET",
+        default_value = "musicaly_lake"
+    )]
+    lake_dataset: String,
+    /// BigQuery location of the datasets.
+    #[arg(long, env = "MUSICALY_BQ_LOCATION", default_value = "US")]
+    location: String,
+    /// The GCS lake, gs://bucket/prefix [default: lake.path].
+    #[arg(long, value_name = "GS_URL")]
+    lake: Option<String>,
+    /// Print the jobs.insert bodies loading this hour (ISO, UTC); may be repeated.
+    #[arg(long, value_name = "T")]
+    hour: Vec<String>,
+}
+
+#[derive(Args)]
 struct ConfigArgs {
     /// musicaly TOML config file.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -238,6 +271,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => cmd_pipeline(a),
         Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
+        Command::Bigquery(a) => cmd_bigquery(a),
         Command::Config(a) => {
             let s = Settings::load(a.config.as_deref(), &vec![])?;
             print!("{}", musicaly::config::render_toml(&s));
@@ -630,6 +664,28 @@ fn cmd_load(a: LoadArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
+}
+
+fn cmd_bigquery(a: BigqueryArgs) -> Result<()> {
+    let settings = Settings::load(a.config.as_deref(), &vec![])?;
+    let lake_loc = a.lake.clone().unwrap_or_else(|| settings.lake_location());
+    let t = musicaly::sinks::bigquery::Target::new(
+        &a.project,
+        &a.lake_dataset,
+        &a.dataset,
+        &lake_loc,
+        &a.location,
+    )?;
+    if a.hour.is_empty() {
+        print!("{}", musicaly::sinks::bigquery::ddl(&t));
+    } else {
+        for h in &a.hour {
+            for job in musicaly::sinks::bigquery::load_jobs(&t, parse_utc(h)?) {
+                println!("{}", serde_json::to_string(&job)?);
+            }
+        }
+    }
     Ok(())
 }
 
