@@ -464,7 +464,7 @@ UPDATE fact_streams SET user_key = d.user_key
   FROM dim_users d
   WHERE fact_streams.user_id IN (SELECT user_id FROM _changed)
     AND d.user_id = fact_streams.user_id
-    AND fact_streams.ts >= d.valid_from AND (d.valid_to IS NULL OR fact_streams.ts < d.valid_to)
+    AND fact_streams.ts >= d.valid_from AND fact_streams.ts < coalesce(d.valid_to, TIMESTAMPTZ '9999-12-31 00:00:00+00')
     AND fact_streams.user_key <> d.user_key;
 CREATE OR REPLACE TEMP TABLE _listens AS SELECT * FROM listen_events WHERE {in_hour};
 INSERT INTO dim_artists
@@ -483,7 +483,7 @@ INSERT INTO fact_streams
          coalesce(u.user_key, 'unknown'), l.userId, l.sessionId,
          {SONG_KEY_L}, {ARTIST_KEY_L}, {LOCATION_KEY_L}, l.level, l.duration, l.itemInSession
   FROM _listens l
-  LEFT JOIN dim_users u ON u.user_id = l.userId AND l.ts >= u.valid_from AND (u.valid_to IS NULL OR l.ts < u.valid_to);
+  LEFT JOIN dim_users u ON u.user_id = l.userId AND l.ts >= u.valid_from AND l.ts < coalesce(u.valid_to, TIMESTAMPTZ '9999-12-31 00:00:00+00');
 INSERT INTO dim_datetime
   SELECT CAST(strftime(h, '%Y%m%d%H') AS BIGINT), h, CAST(h AS DATE), hour(h), isodow(h), dayname(h), day(h),
          weekofyear(h), month(h), monthname(h), quarter(h), year(h), isodow(h) IN (6, 7)
@@ -620,13 +620,16 @@ fn load_one_hour(
         "INSERT OR REPLACE INTO _loaded_hours VALUES ({lo}, {}, now());\nCOMMIT;\n",
         quote_str(fingerprint)
     ));
-    match conn.execute_batch(&sql) {
-        Ok(()) => Ok(()),
-        Err(e) => {
+    // One statement at a time, so the slow one shows in the trace log.
+    for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        let started = std::time::Instant::now();
+        if let Err(e) = conn.execute_batch(stmt) {
             let _ = conn.execute_batch("ROLLBACK;");
-            Err(e)
+            return Err(e);
         }
+        tracing::trace!(ms = started.elapsed().as_millis() as u64, sql = %stmt.chars().take(80).collect::<String>(), "warehouse statement");
     }
+    Ok(())
 }
 
 /// Loads every hour of the lake (and empties hours the warehouse has that the

@@ -69,3 +69,9 @@
 {% macro hour_trunc(ts) -%}
   {%- if target.type == 'bigquery' -%} timestamp_trunc({{ ts }}, hour) {%- else -%} date_trunc('hour', {{ ts }}) {%- endif -%}
 {%- endmacro %}
+
+{# The open end of a current dim_users version, as a comparable timestamp (a plain
+   range join is much faster than `valid_to is null or ...`). #}
+{% macro far_future() -%}
+  {%- if target.type == 'bigquery' -%} timestamp '9999-12-31 00:00:00+00' {%- else -%} timestamptz '9999-12-31 00:00:00+00' {%- endif -%}
+{%- endmacro %}

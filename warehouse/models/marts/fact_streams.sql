@@ -17,5 +17,5 @@ select
     l.itemInSession as item_in_session
 from {{ ref('listen_events') }} l
 left join {{ ref('dim_users') }} u
-    on u.user_id = l.userId and l.ts >= u.valid_from and (u.valid_to is null or l.ts < u.valid_to)
+    on u.user_id = l.userId and l.ts >= u.valid_from and l.ts < coalesce(u.valid_to, {{ far_future() }})
 where {{ hours_filter('l.ts') }}
