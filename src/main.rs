@@ -556,6 +556,16 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
     let timeout = std::time::Duration::from_secs(settings.pipeline.shutdown_timeout_secs);
+    // Follows the lake hour by hour while consuming; stopped (and joined) before
+    // the final load below, or when this function returns early.
+    let periodic =
+        (settings.warehouse.enabled && settings.warehouse.load_interval_secs > 0).then(|| {
+            warehouse::PeriodicLoad::start(
+                settings.lake_location(),
+                settings.warehouse_path(),
+                std::time::Duration::from_secs(settings.warehouse.load_interval_secs),
+            )
+        });
     let results = actix_rt::System::new().block_on({
         let settings = settings.clone();
         let metrics = metrics.clone();
@@ -605,6 +615,7 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
             failed.join("\n  ")
         );
     }
+    drop(periodic);
     if settings.warehouse.enabled {
         let db = settings.warehouse_path();
         let loaded = warehouse::load_from_lake(&settings.lake_location(), &db)?;

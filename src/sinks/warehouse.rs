@@ -668,6 +668,54 @@ pub fn load_from_lake(lake: &str, db: &Path) -> Result<LoadReport, WarehouseErro
     load_all(&store, db, Mode::Changed)
 }
 
+/// Loads the lake's changed hours into the warehouse every `every` on a thread,
+/// while `musicaly pipeline` runs, so the warehouse follows the lake hour by hour
+/// instead of only at shutdown. An hour still being written is loaded again at
+/// the next tick (a load replaces the hour, so that is safe). Dropping the handle
+/// stops the thread and waits for a load in progress.
+pub struct PeriodicLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PeriodicLoad {
+    pub fn start(lake: String, db: PathBuf, every: std::time::Duration) -> PeriodicLoad {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("warehouse-load".into())
+            .spawn(move || {
+                let tick = std::time::Duration::from_millis(200);
+                let mut waited = std::time::Duration::ZERO;
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    waited += tick;
+                    if waited < every {
+                        continue;
+                    }
+                    waited = std::time::Duration::ZERO;
+                    match load_from_lake(&lake, &db) {
+                        Ok(counts) => tracing::info!(warehouse = %db.display(), tables = ?counts, "warehouse: changed hours loaded"),
+                        // Logged and retried at the next tick: the lake keeps the data.
+                        Err(e) => tracing::warn!(error = %e, "warehouse: periodic load failed"),
+                    }
+                }
+            })
+            .ok();
+        PeriodicLoad { stop, thread }
+    }
+}
+
+impl Drop for PeriodicLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Row counts of the raw and model tables.
 pub fn counts(conn: &duckdb::Connection) -> Result<LoadReport, duckdb::Error> {
     let mut out = Vec::new();
