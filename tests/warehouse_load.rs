@@ -84,6 +84,22 @@ fn hourly_loads_are_exactly_once_idempotent_and_order_independent() {
         ),
         scalar(&wh, "SELECT count(*) FROM listen_events WHERE song IS NULL")
     );
+    // sessions cover every page view once; the hourly aggregate every listen once
+    assert_eq!(
+        scalar(&wh, "SELECT sum(page_views) FROM fact_sessions"),
+        scalar(&wh, "SELECT count(*) FROM page_view_events")
+    );
+    assert_eq!(
+        scalar(
+            &wh,
+            "SELECT count(*) - count(DISTINCT session_key) FROM fact_sessions"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(&wh, "SELECT sum(listens) FROM agg_streams_hourly"),
+        listens
+    );
     // every key resolves to exactly one dimension row
     for (dim, key) in [
         ("dim_users", "user_key"),

@@ -25,6 +25,11 @@
 //! - `fact_streams`: exactly one row per listen event, `stream_key` =
 //!   `<partition>-<offset>` of the lake row.
 //! - `wide_streams`: a view joining the fact to every dimension.
+//! - `fact_sessions`: one row per session (user, sessionId; guests as `guest`):
+//!   start, end, page views, listens. A session spans hours, so an hour's load
+//!   recomputes the sessions it touches from the raw page views.
+//! - `agg_streams_hourly`: listens, active users, paid listens and streamed
+//!   seconds (exact decimal) per hour and state.
 //!
 //! Keys are deterministic functions of natural keys (never sequences), so an
 //! incremental load and a full `dbt build` agree on them.
@@ -61,7 +66,7 @@ pub type LoadReport = Vec<(String, u64)>;
 pub const HOUR_MS: i64 = 3_600_000;
 
 /// Tables of the star schema, in the order a report lists them.
-pub const MODEL_TABLES: [&str; 7] = [
+pub const MODEL_TABLES: [&str; 9] = [
     "dim_users",
     "dim_songs",
     "dim_artists",
@@ -69,6 +74,8 @@ pub const MODEL_TABLES: [&str; 7] = [
     "dim_datetime",
     "fact_streams",
     "wide_streams",
+    "fact_sessions",
+    "agg_streams_hourly",
 ];
 
 /// US state codes and names: the dbt seed, also compiled in here so both builds
@@ -392,6 +399,12 @@ CREATE TABLE IF NOT EXISTS fact_streams (
   stream_key VARCHAR, ts TIMESTAMPTZ, datetime_key BIGINT, user_key VARCHAR, user_id BIGINT,
   session_id BIGINT, song_key VARCHAR, artist_key VARCHAR, location_key VARCHAR,
   level VARCHAR, duration DOUBLE, item_in_session INTEGER);
+CREATE TABLE IF NOT EXISTS fact_sessions (
+  session_key VARCHAR, session_id BIGINT, user_id BIGINT, start_ts TIMESTAMPTZ, end_ts TIMESTAMPTZ,
+  page_views BIGINT, listens BIGINT);
+CREATE TABLE IF NOT EXISTS agg_streams_hourly (
+  hour_start TIMESTAMPTZ, datetime_key BIGINT, state_code VARCHAR, listens BIGINT,
+  active_users BIGINT, paid_listens BIGINT, stream_seconds DECIMAL(18, 3));
 INSERT OR IGNORE INTO dim_artists VALUES ('unknown', NULL);
 INSERT OR IGNORE INTO dim_songs VALUES ('unknown', NULL, NULL, 'unknown');
 INSERT OR IGNORE INTO dim_location VALUES ('unknown', NULL, NULL, NULL, NULL, NULL, NULL);
@@ -490,6 +503,21 @@ INSERT INTO dim_datetime
   FROM (SELECT unnest(generate_series(date_trunc('day', min(ts)), date_trunc('day', max(ts)) + INTERVAL 23 HOUR, INTERVAL 1 HOUR)) AS h
         FROM fact_streams HAVING count(*) > 0)
   WHERE CAST(strftime(h, '%Y%m%d%H') AS BIGINT) NOT IN (SELECT datetime_key FROM dim_datetime);
+CREATE OR REPLACE TEMP TABLE _sessions AS
+  SELECT session_key, session_id FROM fact_sessions WHERE start_ts < {hi} AND end_ts >= {lo}
+  UNION SELECT coalesce(CAST(userId AS VARCHAR), 'guest') || '-' || CAST(sessionId AS VARCHAR), sessionId FROM page_view_events WHERE {in_hour};
+DELETE FROM fact_sessions WHERE session_key IN (SELECT session_key FROM _sessions);
+INSERT INTO fact_sessions
+  SELECT k, any_value(sessionId), any_value(userId), min(ts), max(ts), count(*), count(*) FILTER (WHERE page = 'NextSong')
+  FROM (SELECT coalesce(CAST(userId AS VARCHAR), 'guest') || '-' || CAST(sessionId AS VARCHAR) AS k, * FROM page_view_events
+        WHERE sessionId IN (SELECT session_id FROM _sessions))
+  WHERE k IN (SELECT session_key FROM _sessions)
+  GROUP BY k;
+DELETE FROM agg_streams_hourly WHERE hour_start >= {lo} AND hour_start < {hi};
+INSERT INTO agg_streams_hourly
+  SELECT date_trunc('hour', ts), {DATETIME_KEY}, upper(trim(state)), count(*), count(DISTINCT userId),
+         count(*) FILTER (WHERE level = 'paid'), sum(CAST(duration AS DECIMAL(18, 3)))
+  FROM _listens GROUP BY ALL;
 DROP TABLE _listens;
 "#,
         points = points.join(" UNION ALL "),

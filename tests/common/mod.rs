@@ -122,7 +122,7 @@ pub fn unique(name: &str) -> String {
 }
 
 /// Tables of the warehouse compared by the tests: raw events and the star schema.
-pub const WAREHOUSE_TABLES: [&str; 11] = [
+pub const WAREHOUSE_TABLES: [&str; 13] = [
     "page_view_events",
     "listen_events",
     "auth_events",
@@ -134,6 +134,8 @@ pub const WAREHOUSE_TABLES: [&str; 11] = [
     "dim_datetime",
     "fact_streams",
     "wide_streams",
+    "fact_sessions",
+    "agg_streams_hourly",
 ];
 
 /// (rows, order-independent checksum of every row's values) of each warehouse table.
