@@ -1,8 +1,9 @@
-//! The lake on GCS (fake-gcs-server, started by scripts/test.sh): `musicaly run`
-//! with `lake.path = gs://bucket/prefix` writes through object_store exactly the
-//! files it writes on local disk (same names, sizes and rows, read back over the
-//! GCS JSON API with pyarrow), and the warehouse loaded from the `gs://` lake
-//! equals the one loaded from disk.
+//! The lake on object storage (fake-gcs-server and an S3 emulator, started by
+//! scripts/test.sh): `musicaly run` with `lake.path = gs://bucket/prefix` or
+//! `s3://bucket/prefix` writes through object_store exactly the files it writes on
+//! local disk (same names, sizes and rows, read back with the stores' own APIs
+//! and pyarrow), and the warehouse loaded from the remote lake equals the one
+//! loaded from disk.
 
 mod common;
 use common::*;
@@ -36,6 +37,30 @@ fn summary(args: &[&str]) -> BTreeMap<String, (u64, u64)> {
 fn lake_on_fake_gcs_equals_lake_on_disk() {
     let Some(url) = fake_gcs() else { return };
     let bucket = std::env::var("MUSICALY_GCS_BUCKET").unwrap_or_else(|_| "musicaly-test".into());
+    remote_lake_equals_local("gs", &url, &bucket, &[("MUSICALY_GCS_EMULATOR", &url)]);
+}
+
+#[test]
+fn lake_on_s3_emulator_equals_lake_on_disk() {
+    let Some(url) = s3_emulator() else { return };
+    let bucket = std::env::var("MUSICALY_S3_BUCKET").unwrap_or_else(|_| "musicaly-test".into());
+    remote_lake_equals_local(
+        "s3",
+        &url,
+        &bucket,
+        &[
+            ("AWS_ENDPOINT", url.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+}
+
+/// Runs the same simulation into a local lake and into `<scheme>://<bucket>/<prefix>`
+/// (with `env` pointing object_store at the emulator) and compares them.
+fn remote_lake_equals_local(scheme: &str, url: &str, bucket: &str, env: &[(&str, &str)]) {
     let prefix = unique("lake");
     let tmp = tempfile::tempdir().unwrap();
 
@@ -47,7 +72,7 @@ fn lake_on_fake_gcs_equals_lake_on_disk() {
             .arg("--data-dir")
             .arg(data)
             .env("MUSICALY__PIPELINE__BATCH_MAX_AGE_MS", "3600000")
-            .env("MUSICALY_GCS_EMULATOR", &url);
+            .envs(env.iter().copied());
         if let Some(l) = lake {
             cmd.env("MUSICALY__LAKE__PATH", l);
         }
@@ -56,14 +81,19 @@ fn lake_on_fake_gcs_equals_lake_on_disk() {
     let local = tmp.path().join("local");
     run(&local, None);
     let remote = tmp.path().join("remote");
-    run(&remote, Some(format!("gs://{bucket}/{prefix}")));
+    run(&remote, Some(format!("{scheme}://{bucket}/{prefix}")));
     assert!(
         !remote.join("lake").exists(),
-        "the gs:// run wrote a local lake"
+        "the {scheme}:// run wrote a local lake"
     );
 
     let on_disk = summary(&[local.join("lake").to_str().unwrap()]);
-    let on_gcs = summary(&["--gcs", &url, &bucket, &prefix]);
+    let on_gcs = summary(&[
+        &format!("--{}", if scheme == "gs" { "gcs" } else { "s3" }),
+        url,
+        bucket,
+        &prefix,
+    ]);
     assert!(on_disk.len() > 10, "too few files: {}", on_disk.len());
     assert_eq!(
         on_gcs.keys().collect::<Vec<_>>(),
@@ -81,7 +111,7 @@ fn lake_on_fake_gcs_equals_lake_on_disk() {
             .filter(|(k, _)| k.starts_with(&format!("{table}/")))
             .map(|(_, (_, r))| r)
             .sum();
-        assert_eq!(rows, n, "{table} rows on GCS");
+        assert_eq!(rows, n, "{table} rows on {scheme}");
     }
 
     // the warehouse loaded from gs:// equals the one loaded from disk
@@ -90,5 +120,9 @@ fn lake_on_fake_gcs_equals_lake_on_disk() {
         c.execute_batch("SET TimeZone = 'UTC';").unwrap();
         table_checksums(&c, "main")
     };
-    assert_eq!(open(&remote), open(&local), "warehouse from gs:// vs disk");
+    assert_eq!(
+        open(&remote),
+        open(&local),
+        "warehouse from {scheme}:// vs disk"
+    );
 }

@@ -221,3 +221,17 @@ pub fn scalar(c: &duckdb::Connection, sql: &str) -> i64 {
     c.query_row(sql, [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// The test S3 emulator's endpoint, started by scripts/test.sh.
+pub fn s3_emulator() -> Option<String> {
+    match std::env::var("MUSICALY_TEST_S3") {
+        Ok(p) => Some(p),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_TEST_S3 is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no S3 emulator (run through scripts/test.sh, or set MUSICALY_TEST_S3=http://127.0.0.1:PORT)");
+            None
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
     lake_summary.py DIR                          a lake on local disk
     lake_summary.py --gcs URL BUCKET PREFIX      a lake on a GCS emulator (JSON API)
+    lake_summary.py --s3 URL BUCKET PREFIX       a lake on an S3 endpoint (boto3)
 
 Prints one JSON object {relative_path: [bytes, rows]} so tests can compare lakes.
 """
@@ -50,9 +51,28 @@ def gcs(url, bucket, prefix):
             return out
 
 
+def s3(url, bucket, prefix):
+    import boto3
+
+    prefix = prefix.strip("/") + "/"
+    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"]
+            if not name.endswith(".parquet"):
+                continue
+            data = client.get_object(Bucket=bucket, Key=name)["Body"].read()
+            out[name[len(prefix):]] = [len(data), pq.read_table(io.BytesIO(data)).num_rows]
+    return out
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--gcs":
         summary = gcs(*sys.argv[2:5])
+    elif sys.argv[1] == "--s3":
+        summary = s3(*sys.argv[2:5])
     else:
         summary = local(sys.argv[1])
     json.dump(summary, sys.stdout, sort_keys=True)
