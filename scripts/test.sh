@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing, starts the
-# services the tests need (a real Kafka broker on 127.0.0.1), runs formatting and
+# services the tests need (a real Kafka broker, fake-gcs-server and an S3 emulator on 127.0.0.1, a
+# Python virtualenv with dbt), runs formatting and
 # lint checks and every test, and stops what it started.
 #
 #   scripts/test.sh                 everything (what CI runs)
@@ -10,6 +11,9 @@
 #   CARGO_TARGET_DIR        build cache, default ~/.cache/musicaly/target (kept between runs)
 #   MUSICALY_TEST_KAFKA_PORT  port of the test broker (default 19092, away from a dev broker on 9092)
 #   MUSICALY_SKIP_LINT=1    skip rustfmt/clippy
+#   MUSICALY_TEST_GCS_PORT  port of the test fake-gcs-server (default 14443)
+#   MUSICALY_TEST_S3_PORT   port of the test S3 emulator (default 15000)
+#   MUSICALY_VENV           the Python virtualenv (default ~/.cache/musicaly/venv, kept between runs)
 #   MUSICALY_LONG=1         also run the long soaks and full benchmarks (not in CI)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,10 +36,31 @@ scripts/fetch-duckdb.sh
 log "Kafka"
 export MUSICALY_KAFKA_PORT="${MUSICALY_TEST_KAFKA_PORT:-19092}"
 export MUSICALY_KAFKA_PARTITIONS="${MUSICALY_KAFKA_PARTITIONS:-4}"
-cleanup() { scripts/kafka.sh stop >/dev/null 2>&1 || true; }
+cleanup() {
+  scripts/kafka.sh stop >/dev/null 2>&1 || true
+  scripts/fake-gcs.sh stop >/dev/null 2>&1 || true
+  scripts/s3-emulator.sh stop >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 scripts/kafka.sh start >/dev/null
 export MUSICALY_TEST_KAFKA="127.0.0.1:$MUSICALY_KAFKA_PORT"
+
+log "Python virtualenv (dbt-duckdb, dbt-bigquery, duckdb, pyarrow, fake-gcs-server)"
+export MUSICALY_VENV="${MUSICALY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/musicaly/venv}"
+scripts/venv.sh "$MUSICALY_VENV"
+export MUSICALY_DBT="$MUSICALY_VENV/bin/dbt"
+export MUSICALY_PYTHON="$MUSICALY_VENV/bin/python"
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false
+
+log "fake-gcs-server"
+export MUSICALY_GCS_PORT="${MUSICALY_TEST_GCS_PORT:-14443}"
+export MUSICALY_GCS_BUCKET="${MUSICALY_GCS_BUCKET:-musicaly-test}"
+export MUSICALY_TEST_GCS="$(scripts/fake-gcs.sh start)"
+
+log "S3 emulator (moto)"
+export MUSICALY_S3_PORT="${MUSICALY_TEST_S3_PORT:-15000}"
+export MUSICALY_S3_BUCKET="${MUSICALY_S3_BUCKET:-musicaly-test}"
+export MUSICALY_TEST_S3="$(scripts/s3-emulator.sh start)"
 # Tests that need Kafka fail (never skip) when this is set.
 export MUSICALY_REQUIRE_SERVICES=1
 

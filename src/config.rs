@@ -122,6 +122,8 @@ pub struct LakeSettings {
 pub struct WarehouseSettings {
     pub path: String,
     pub enabled: bool,
+    /// `musicaly pipeline` loads changed lake hours this often (0: only at stop).
+    pub load_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

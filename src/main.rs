@@ -48,8 +48,15 @@ enum Command {
     /// Consume the event topics from Kafka into the lake (and the warehouse) until
     /// SIGTERM/SIGINT, then flush, commit and exit 0.
     Pipeline(PipelineArgs),
+    /// Load lake hours into the warehouse (incremental and idempotent: an hour
+    /// loaded again replaces itself). By default every hour whose files changed.
+    Load(LoadArgs),
     /// Answer the three questions from the warehouse.
     Report(ReportArgs),
+    /// Print the BigQuery DDL (datasets, external tables over the GCS lake,
+    /// hour-partitioned tables), or with --hour the load-job request bodies that
+    /// (re)load those hours. Nothing is sent: see docs/BIGQUERY.md.
+    Bigquery(BigqueryArgs),
     /// Print the effective configuration (defaults + file + environment + flags) as TOML.
     Config(ConfigArgs),
 }
@@ -217,6 +224,51 @@ struct ReportArgs {
 }
 
 #[derive(Args)]
+struct LoadArgs {
+    /// musicaly TOML config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory holding the lake and warehouse.duckdb [default: data.dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Load only this hour (ISO, UTC, truncated to the hour); may be repeated.
+    #[arg(long, value_name = "T")]
+    hour: Vec<String>,
+    /// Reload hours even when their files are unchanged since the last load.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct BigqueryArgs {
+    /// musicaly TOML config file (for lake.path).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Google Cloud project.
+    #[arg(long, env = "MUSICALY_BQ_PROJECT")]
+    project: String,
+    /// Dataset of the loaded tables and the dbt models.
+    #[arg(long, env = "MUSICALY_BQ_DATASET", default_value = "musicaly")]
+    dataset: String,
+    /// Dataset of the external tables over the lake (the dbt sources).
+    #[arg(
+        long,
+        env = "MUSICALY_BQ_LAKE_DATASET",
+        default_value = "musicaly_lake"
+    )]
+    lake_dataset: String,
+    /// BigQuery location of the datasets.
+    #[arg(long, env = "MUSICALY_BQ_LOCATION", default_value = "US")]
+    location: String,
+    /// The GCS lake, gs://bucket/prefix [default: lake.path].
+    #[arg(long, value_name = "GS_URL")]
+    lake: Option<String>,
+    /// Print the jobs.insert bodies loading this hour (ISO, UTC); may be repeated.
+    #[arg(long, value_name = "T")]
+    hour: Vec<String>,
+}
+
+#[derive(Args)]
 struct ConfigArgs {
     /// musicaly TOML config file.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -236,7 +288,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => cmd_run(a),
         Command::Simulate(a) => cmd_simulate(a),
         Command::Pipeline(a) => cmd_pipeline(a),
+        Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
+        Command::Bigquery(a) => cmd_bigquery(a),
         Command::Config(a) => {
             let s = Settings::load(a.config.as_deref(), &vec![])?;
             print!("{}", musicaly::config::render_toml(&s));
@@ -432,6 +486,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     }
     if settings.warehouse.enabled {
         let db = settings.warehouse_path();
+        if !a.keep_lake {
+            // The lake was cleared for this run, so is the warehouse.
+            warehouse::reset(&db)?;
+        }
         let loaded = warehouse::load_from_lake(&lake_loc, &db)?;
         eprintln!(
             "warehouse {} loaded: {}",
@@ -560,6 +618,16 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
     let timeout = std::time::Duration::from_secs(settings.pipeline.shutdown_timeout_secs);
+    // Follows the lake hour by hour while consuming; stopped (and joined) before
+    // the final load below, or when this function returns early.
+    let periodic =
+        (settings.warehouse.enabled && settings.warehouse.load_interval_secs > 0).then(|| {
+            warehouse::PeriodicLoad::start(
+                settings.lake_location(),
+                settings.warehouse_path(),
+                std::time::Duration::from_secs(settings.warehouse.load_interval_secs),
+            )
+        });
     let results = actix_rt::System::new().block_on({
         let settings = settings.clone();
         let metrics = metrics.clone();
@@ -626,6 +694,7 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
             failed.join("\n  ")
         );
     }
+    drop(periodic);
     if settings.warehouse.enabled {
         let db = settings.warehouse_path();
         let loaded = warehouse::load_from_lake(&settings.lake_location(), &db)?;
@@ -650,6 +719,64 @@ fn spawn_signal_watch(stop: Arc<AtomicBool>) {
         }
         stop.store(true, Ordering::Relaxed);
     });
+}
+
+fn cmd_load(a: LoadArgs) -> Result<()> {
+    let mut o = Overrides::new();
+    data_dir_override(&mut o, &a.data_dir);
+    let settings = Settings::load(a.config.as_deref(), &o)?;
+    init_logging(&settings);
+    let lake = lake::LakeStore::open(&settings.lake_location())?;
+    let db = settings.warehouse_path();
+    let mode = if a.force {
+        warehouse::Mode::Force
+    } else {
+        warehouse::Mode::Changed
+    };
+    let started = std::time::Instant::now();
+    let loaded = if a.hour.is_empty() {
+        warehouse::load_all(&lake, &db, mode)?
+    } else {
+        let hours = a
+            .hour
+            .iter()
+            .map(|h| parse_utc(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        warehouse::load_hours(&lake, &db, &hours, mode)?
+    };
+    eprintln!(
+        "warehouse {} loaded in {:.2}s: {}",
+        db.display(),
+        started.elapsed().as_secs_f64(),
+        loaded
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+fn cmd_bigquery(a: BigqueryArgs) -> Result<()> {
+    let settings = Settings::load(a.config.as_deref(), &vec![])?;
+    let lake_loc = a.lake.clone().unwrap_or_else(|| settings.lake_location());
+    let t = musicaly::sinks::bigquery::Target::new(
+        &a.project,
+        &a.lake_dataset,
+        &a.dataset,
+        &lake_loc,
+        &a.location,
+    )?;
+    if a.hour.is_empty() {
+        print!("{}", musicaly::sinks::bigquery::ddl(&t));
+    } else {
+        for h in &a.hour {
+            for job in musicaly::sinks::bigquery::load_jobs(&t, parse_utc(h)?) {
+                println!("{}", serde_json::to_string(&job)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn cmd_report(a: ReportArgs) -> Result<()> {

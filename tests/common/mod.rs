@@ -314,3 +314,118 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
     }
     Err(format!("GET {path} on port {port}: {last}"))
 }
+
+/// Tables of the warehouse compared by the tests: raw events and the star schema.
+pub const WAREHOUSE_TABLES: [&str; 13] = [
+    "page_view_events",
+    "listen_events",
+    "auth_events",
+    "status_change_events",
+    "dim_users",
+    "dim_songs",
+    "dim_artists",
+    "dim_location",
+    "dim_datetime",
+    "fact_streams",
+    "wide_streams",
+    "fact_sessions",
+    "agg_streams_hourly",
+];
+
+/// (rows, order-independent checksum of every row's values) of each warehouse table.
+pub fn table_checksums(c: &duckdb::Connection, schema: &str) -> Vec<(String, i64, String)> {
+    WAREHOUSE_TABLES
+        .iter()
+        .map(|t| {
+            let (n, sum): (i64, String) = c
+                .query_row(
+                    &format!(
+                        "SELECT count(*), coalesce(sum(hash(x::VARCHAR))::VARCHAR, '0') FROM {schema}.{t} x"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap_or_else(|e| panic!("{schema}.{t}: {e}"));
+            (t.to_string(), n, sum)
+        })
+        .collect()
+}
+
+/// The venv's dbt, made by scripts/test.sh. Without it the test is skipped,
+/// except under MUSICALY_REQUIRE_SERVICES (CI), where it fails.
+pub fn dbt() -> Option<PathBuf> {
+    match std::env::var("MUSICALY_DBT") {
+        Ok(p) => Some(PathBuf::from(p)),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_DBT is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no dbt (run through scripts/test.sh, or set MUSICALY_DBT=/path/to/venv/bin/dbt)");
+            None
+        }
+    }
+}
+
+/// The test fake-gcs-server's base URL, started by scripts/test.sh.
+pub fn fake_gcs() -> Option<String> {
+    match std::env::var("MUSICALY_TEST_GCS") {
+        Ok(p) => Some(p),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_TEST_GCS is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no fake-gcs-server (run through scripts/test.sh, or set MUSICALY_TEST_GCS=http://127.0.0.1:PORT)");
+            None
+        }
+    }
+}
+
+/// Writes a lake file of listens copied from an existing hour with artist, song
+/// and every location field NULL, under new identities (partition 97), the way a
+/// listen of a song and artist no catalogue knows, from nowhere, would arrive.
+pub fn add_listens_with_missing_fields(lake: &Path) -> i64 {
+    let c = duck();
+    let glob = lake_glob(lake, "listen_events");
+    let hour_dir: String = c
+        .query_row(
+            &format!("SELECT strftime(min(ts), 'year=%Y/month=%m/day=%d/hour=%H') FROM read_parquet('{glob}')"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let dir = lake.join("listen_events").join(&hour_dir);
+    let file = dir.join("listen_events-97-00000000000000000000-00000000000000000009.parquet");
+    c.execute_batch(&format!(
+        "COPY (SELECT * REPLACE (NULL::VARCHAR AS artist, CASE WHEN _offset % 2 = 0 THEN NULL::VARCHAR ELSE song END AS song,
+                NULL::VARCHAR AS city, NULL::VARCHAR AS zip, NULL::VARCHAR AS state, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon,
+                97 AS _partition, _offset * 1024 + _partition AS _offset)
+               FROM read_parquet('{glob}') WHERE strftime(ts, 'year=%Y/month=%m/day=%d/hour=%H') = '{hour_dir}'
+               ORDER BY _partition, _offset LIMIT 10)
+         TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+        file.display()
+    ))
+    .unwrap();
+    scalar(
+        &c,
+        &format!("SELECT count(*) FROM read_parquet('{}')", file.display()),
+    )
+}
+
+pub fn scalar(c: &duckdb::Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The test S3 emulator's endpoint, started by scripts/test.sh.
+pub fn s3_emulator() -> Option<String> {
+    match std::env::var("MUSICALY_TEST_S3") {
+        Ok(p) => Some(p),
+        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
+            panic!("MUSICALY_TEST_S3 is not set but services are required")
+        }
+        Err(_) => {
+            eprintln!("skipping: no S3 emulator (run through scripts/test.sh, or set MUSICALY_TEST_S3=http://127.0.0.1:PORT)");
+            None
+        }
+    }
+}
