@@ -21,7 +21,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use super::sessionize::{FlushAll, Observe, PartitionGone, PartitionStarted, Tick};
+use super::sessionize::{
+    stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, Tick,
+};
 use super::watermark::Watermark;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
@@ -43,16 +45,46 @@ impl Kpi {
     }
 }
 
+/// A string shared by every window that mentions it (see [`Interner`]).
+type Name = Arc<str>;
+
 /// Listens of an artist, and its distinct listeners per gender.
-type ArtistStats = (i64, HashMap<Option<String>, HashSet<i64>>);
+type ArtistStats = (i64, HashMap<Option<Name>, HashSet<i64>>);
 
 #[derive(Default, Debug)]
 struct Window {
     all: Kpi,
     /// (dimension, value) → KPIs
-    by: HashMap<(&'static str, Option<String>), Kpi>,
-    songs: HashMap<(String, String), i64>,
-    artists: HashMap<String, ArtistStats>,
+    by: HashMap<(&'static str, Option<Name>), Kpi>,
+    songs: HashMap<(Name, Name), i64>,
+    artists: HashMap<Name, ArtistStats>,
+}
+
+/// Interns the few thousand distinct states, genders, levels, artists and songs,
+/// so counting a listen clones reference counts instead of allocating strings.
+#[derive(Default, Debug)]
+struct Interner(HashSet<Name>);
+
+impl Interner {
+    /// Beyond this many entries the set is dropped and rebuilt; names already in
+    /// windows stay valid (they are reference counted), so this only bounds memory.
+    const MAX: usize = 1_000_000;
+
+    fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let n: Name = Arc::from(s);
+        self.0.insert(n.clone());
+        n
+    }
+
+    fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
+        a.is_valid(i).then(|| self.get(a.value(i)))
+    }
 }
 
 /// One closed window's KPI row, as the live view shows it.
@@ -82,6 +114,7 @@ pub struct Aggregator {
     window_ms: i64,
     minute: BTreeMap<i64, Window>,
     hour: BTreeMap<i64, Window>,
+    names: Interner,
     watermark: Watermark,
     late: Vec<RecordBatch>,
     writer: DerivedWriter,
@@ -119,6 +152,7 @@ impl Aggregator {
             window_ms,
             minute: BTreeMap::new(),
             hour: BTreeMap::new(),
+            names: Interner::default(),
             watermark,
             late: Vec::new(),
             writer,
@@ -169,7 +203,7 @@ impl Aggregator {
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         let mut late_rows = Vec::new();
         let mut max_ts = i64::MIN;
-        let opt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+        let names = &mut self.names;
         for i in 0..rb.num_rows() {
             let t = ts.value(i);
             max_ts = max_ts.max(t);
@@ -186,29 +220,33 @@ impl Aggregator {
             } else {
                 0.0
             };
+            let (st, ge, le) = (
+                names.opt(state, i),
+                names.opt(gender, i),
+                names.opt(level, i),
+            );
+            let ar = names.opt(artist, i).unwrap_or_else(|| names.get(""));
+            let so = names.opt(song, i).unwrap_or_else(|| names.get(""));
             let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
             for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
                 let win = w.entry(start).or_default();
                 win.all.add(u, secs);
                 win.by
-                    .entry(("state", opt(state, i)))
+                    .entry(("state", st.clone()))
                     .or_default()
                     .add(u, secs);
                 win.by
-                    .entry(("gender", opt(gender, i)))
+                    .entry(("gender", ge.clone()))
                     .or_default()
                     .add(u, secs);
                 win.by
-                    .entry(("level", opt(level, i)))
+                    .entry(("level", le.clone()))
                     .or_default()
                     .add(u, secs);
-                let a = opt(artist, i).unwrap_or_default();
-                *win.songs
-                    .entry((a.clone(), opt(song, i).unwrap_or_default()))
-                    .or_default() += 1;
-                let e = win.artists.entry(a).or_default();
+                *win.songs.entry((ar.clone(), so.clone())).or_default() += 1;
+                let e = win.artists.entry(ar.clone()).or_default();
                 e.0 += 1;
-                e.1.entry(opt(gender, i)).or_default().insert(u);
+                e.1.entry(ge.clone()).or_default().insert(u);
             }
         }
         if max_ts > i64::MIN {
@@ -313,7 +351,10 @@ fn kpi_rows(grain: &'static str, start: i64, w: &Window) -> Vec<KpiRow> {
     let mut rows = vec![row("all", None, &w.all)];
     let mut by: Vec<_> = w.by.iter().collect();
     by.sort_by(|a, b| a.0.cmp(b.0));
-    rows.extend(by.into_iter().map(|((d, v), k)| row(d, v.clone(), k)));
+    rows.extend(
+        by.into_iter()
+            .map(|((d, v), k)| row(d, v.as_deref().map(str::to_string), k)),
+    );
     rows
 }
 
@@ -322,7 +363,7 @@ fn top_artists(w: &Window, n: usize) -> Vec<(String, i64)> {
     let mut v: Vec<(String, i64)> = w
         .artists
         .iter()
-        .map(|(a, (c, _))| (a.clone(), *c))
+        .map(|(a, (c, _))| (a.to_string(), *c))
         .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(n);
@@ -390,7 +431,7 @@ fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
         Int64Builder::new(),
     );
     for (grain, start, w) in closed {
-        let mut songs: Vec<(&(String, String), &i64)> = w.songs.iter().collect();
+        let mut songs: Vec<(&(Name, Name), &i64)> = w.songs.iter().collect();
         songs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
         for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
             sg.append_value(grain);
@@ -407,7 +448,7 @@ fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
             aa.append_value(&artist);
             ac.append_value(n);
             if rank < 5 {
-                if let Some((_, genders)) = w.artists.get(&artist) {
+                if let Some((_, genders)) = w.artists.get(artist.as_str()) {
                     let mut gv: Vec<_> = genders.iter().collect();
                     gv.sort_by(|a, b| a.0.cmp(b.0));
                     for (g, users) in gv {
@@ -481,44 +522,4 @@ fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
     Ok(out)
 }
 
-impl Actor for Aggregator {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.mailbox);
-    }
-}
-
-impl Handler<Observe> for Aggregator {
-    type Result = Result<(), SinkError>;
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
-        self.observe(msg).map_err(SinkError::Internal)
-    }
-}
-
-impl Handler<PartitionGone> for Aggregator {
-    type Result = ();
-    fn handle(&mut self, msg: PartitionGone, _: &mut Context<Self>) {
-        self.watermark.remove(&msg.0);
-    }
-}
-
-impl Handler<PartitionStarted> for Aggregator {
-    type Result = ();
-    fn handle(&mut self, msg: PartitionStarted, _: &mut Context<Self>) {
-        self.watermark.register(&msg.0);
-    }
-}
-
-impl Handler<Tick> for Aggregator {
-    type Result = ResponseFuture<Result<(), SinkError>>;
-    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
-        self.write(false)
-    }
-}
-
-impl Handler<FlushAll> for Aggregator {
-    type Result = ResponseFuture<Result<(), SinkError>>;
-    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
-        self.write(true)
-    }
-}
+stream_state_actor!(Aggregator);

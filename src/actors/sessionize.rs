@@ -326,44 +326,54 @@ impl Sessionizer {
     }
 }
 
-impl Actor for Sessionizer {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.mailbox);
-    }
-}
+/// The actor and message plumbing shared by the stream's stateful actors
+/// (Sessionizer, Aggregator): each has `mailbox`, `watermark`,
+/// `observe(Observe) -> Result<(), String>` and `write(all) -> ResponseFuture`.
+macro_rules! stream_state_actor {
+    ($t:ty) => {
+        impl Actor for $t {
+            type Context = Context<Self>;
+            fn started(&mut self, ctx: &mut Context<Self>) {
+                ctx.set_mailbox_capacity(self.mailbox);
+            }
+        }
 
-impl Handler<Observe> for Sessionizer {
-    type Result = Result<(), SinkError>;
-    fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
-        self.observe(msg).map_err(SinkError::Internal)
-    }
-}
+        impl Handler<Observe> for $t {
+            type Result = Result<(), SinkError>;
+            fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
+                self.observe(msg).map_err(SinkError::Internal)
+            }
+        }
 
-impl Handler<PartitionGone> for Sessionizer {
-    type Result = ();
-    fn handle(&mut self, msg: PartitionGone, _: &mut Context<Self>) {
-        self.watermark.remove(&msg.0);
-    }
-}
+        impl Handler<PartitionGone> for $t {
+            type Result = ();
+            fn handle(&mut self, msg: PartitionGone, _: &mut Context<Self>) {
+                self.watermark.remove(&msg.0);
+            }
+        }
 
-impl Handler<PartitionStarted> for Sessionizer {
-    type Result = ();
-    fn handle(&mut self, msg: PartitionStarted, _: &mut Context<Self>) {
-        self.watermark.register(&msg.0);
-    }
-}
+        impl Handler<PartitionStarted> for $t {
+            type Result = ();
+            fn handle(&mut self, msg: PartitionStarted, _: &mut Context<Self>) {
+                self.watermark.register(&msg.0);
+            }
+        }
 
-impl Handler<Tick> for Sessionizer {
-    type Result = ResponseFuture<Result<(), SinkError>>;
-    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
-        self.write(false)
-    }
-}
+        impl Handler<Tick> for $t {
+            type Result = ResponseFuture<Result<(), SinkError>>;
+            fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
+                self.write(false)
+            }
+        }
 
-impl Handler<FlushAll> for Sessionizer {
-    type Result = ResponseFuture<Result<(), SinkError>>;
-    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
-        self.write(true)
-    }
+        impl Handler<FlushAll> for $t {
+            type Result = ResponseFuture<Result<(), SinkError>>;
+            fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
+                self.write(true)
+            }
+        }
+    };
 }
+pub(crate) use stream_state_actor;
+
+stream_state_actor!(Sessionizer);
