@@ -73,6 +73,8 @@ pub struct PipelineSettings {
     pub mailbox_capacity: usize,
     pub shutdown_timeout_secs: u64,
     pub write_delay_ms: u64,
+    /// Memory the data path may hold, in MiB (see default.toml for the split).
+    pub memory_limit_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -115,6 +117,14 @@ pub struct LakeSettings {
     pub compression: String,
     pub zstd_level: i32,
     pub row_group_rows: usize,
+    /// A partition's open files close when one of them reaches this size (MiB)...
+    pub file_max_mb: u64,
+    /// ...or when its oldest open file is this old (seconds)...
+    pub file_max_age_secs: u64,
+    /// ...or when the partition has seen an event this long after an open hour's end.
+    pub hour_close_secs: u64,
+    /// Files larger than this (MiB) are uploaded in parts of this size.
+    pub multipart_part_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -243,6 +253,31 @@ impl Settings {
                 "lake.row_group_rows",
                 self.lake.row_group_rows,
                 "at least 1",
+            ));
+        }
+        let l = &self.lake;
+        if l.file_max_mb == 0 {
+            return Err(invalid("lake.file_max_mb", l.file_max_mb, "at least 1"));
+        }
+        if l.file_max_age_secs == 0 {
+            return Err(invalid(
+                "lake.file_max_age_secs",
+                l.file_max_age_secs,
+                "at least 1",
+            ));
+        }
+        if !(5..=4096).contains(&l.multipart_part_mb) {
+            return Err(invalid(
+                "lake.multipart_part_mb",
+                l.multipart_part_mb,
+                "5..=4096 (S3 and GCS need parts of at least 5 MiB)",
+            ));
+        }
+        if p.memory_limit_mb < 64 {
+            return Err(invalid(
+                "pipeline.memory_limit_mb",
+                p.memory_limit_mb,
+                "at least 64",
             ));
         }
         if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {

@@ -8,6 +8,7 @@ pub mod actors;
 pub mod columns;
 pub mod config;
 pub mod event;
+pub mod memory;
 pub mod metrics;
 pub mod report;
 pub mod sim;

@@ -18,6 +18,8 @@ const DEAD_KINDS: [&str; 6] = [
     "ts_out_of_range",
 ];
 
+const ROLL_REASONS: [&str; 5] = ["size", "hour_closed", "memory", "age", "end"];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub messages_in: AtomicU64,
@@ -28,7 +30,8 @@ pub struct Metrics {
     pub files_written: AtomicU64,
     pub bytes_written: AtomicU64,
     pub commits: AtomicU64,
-    pub write_retries: AtomicU64,
+    /// Lake rolls (files closed together), by reason (ROLL_REASONS).
+    rolls: [AtomicU64; 5],
     /// Events older than the watermark (written to `_late/`).
     pub late_events: AtomicU64,
     pub sessions_closed: AtomicU64,
@@ -58,6 +61,12 @@ impl Metrics {
 
     pub fn record_written(&self, table: Table, rows: usize) {
         self.rows_written[table.index()].fetch_add(rows as u64, Relaxed);
+    }
+
+    pub fn record_roll(&self, reason: &str) {
+        if let Some(i) = ROLL_REASONS.iter().position(|r| *r == reason) {
+            self.rolls[i].fetch_add(1, Relaxed);
+        }
     }
 
     pub fn record_latency_ms(&self, ms: u64) {
@@ -115,6 +124,14 @@ impl Metrics {
             "# TYPE musicaly_lake_bytes_total counter\nmusicaly_lake_bytes_total {}",
             self.bytes_written.load(Relaxed)
         );
+        let _ = writeln!(s, "# HELP musicaly_lake_rolls_total Times a partition's open lake files closed together, by reason.\n# TYPE musicaly_lake_rolls_total counter");
+        for (i, r) in ROLL_REASONS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "musicaly_lake_rolls_total{{reason=\"{r}\"}} {}",
+                self.rolls[i].load(Relaxed)
+            );
+        }
         let _ = writeln!(
             s,
             "# TYPE musicaly_commits_total counter\nmusicaly_commits_total {}",

@@ -190,7 +190,7 @@ fn kill9_at_random_moments_then_restart_keeps_exactly_once() {
         &group,
         &topics,
         &data,
-        "batch_max_events = 200\nwrite_delay_ms = 150\n[warehouse]\nenabled = false",
+        "batch_max_events = 200\nwrite_delay_ms = 300\n[warehouse]\nenabled = false",
     );
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -54,6 +54,8 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
         .arg("--data-dir")
         .arg(&data)
         .env("MUSICALY__PIPELINE__BATCH_MAX_AGE_MS", "300")
+        // The test watches the lake fill while the pipeline runs: roll every second.
+        .env("MUSICALY__LAKE__FILE_MAX_AGE_SECS", "1")
         .env("MUSICALY__PIPELINE__BATCH_MAX_EVENTS", "700")
         .spawn()
         .unwrap();

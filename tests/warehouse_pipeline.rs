@@ -78,6 +78,8 @@ fn pipeline_loads_the_warehouse_while_running() {
         .arg(&data)
         .env("MUSICALY__PIPELINE__BATCH_MAX_AGE_MS", "300")
         .env("MUSICALY__WAREHOUSE__LOAD_INTERVAL_SECS", "1")
+        // The lake's files roll (and become loadable) every second.
+        .env("MUSICALY__LAKE__FILE_MAX_AGE_SECS", "1")
         .spawn()
         .unwrap();
     let db = data.join("warehouse.duckdb");

@@ -186,6 +186,7 @@ mod tests {
                 },
                 raw,
                 read_at: std::time::Instant::now(),
+                reservation: None,
             })
             .unwrap();
         assert_eq!(out.rows(Table::PageView), 1);

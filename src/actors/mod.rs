@@ -69,6 +69,12 @@ impl RawBatch {
             .map(|(o, (s, e))| (*o, &self.data[s..e]))
     }
 
+    /// Memory the batch holds until it is in the lake: its buffers now, and
+    /// about as much again as decoded columns.
+    pub fn memory_bytes(&self) -> usize {
+        2 * (self.data.capacity() + self.ends.capacity() * 16)
+    }
+
     pub fn first_offset(&self) -> Option<i64> {
         self.offsets.first().copied()
     }
@@ -99,6 +105,9 @@ pub struct SourceBatch {
     pub raw: RawBatch,
     /// When the first message of the batch was read (end-to-end latency).
     pub read_at: std::time::Instant,
+    /// The batch's share of `pipeline.memory_limit_mb`, released once it is in
+    /// the lake (see `memory.rs`).
+    pub reservation: Option<Arc<crate::memory::Reservation>>,
 }
 
 #[cfg(test)]

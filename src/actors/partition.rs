@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
@@ -16,7 +16,7 @@ use super::sessionize::{Observe, PartitionGone, PartitionStarted, Sessionizer};
 use super::{SourceBatch, SourceId};
 use crate::event::Table;
 use crate::metrics::Metrics;
-use crate::sinks::lake::{LakeStore, LakeWriter, Write};
+use crate::sinks::lake::{Discard, LakeStore, LakeWriter, Roll, SinkError, Write, WriteOutcome};
 
 // ---- messages ----
 
@@ -55,6 +55,8 @@ pub struct PartitionActor {
     pub metrics: Arc<Metrics>,
     pub done: Option<oneshot::Sender<PartitionSummary>>,
     pub observers: Observers,
+    /// `lake.file_max_age_secs`: an open roll closes this long after it opened.
+    pub max_age: Duration,
 }
 
 /// The stream's stateful actors, fed with every durable batch.
@@ -78,6 +80,7 @@ impl Actor for PartitionActor {
         let committer = self.committer.clone();
         let metrics = self.metrics.clone();
         let observers = self.observers.clone();
+        let max_age = self.max_age;
         let fut = async move {
             let mut summary = PartitionSummary::default();
             // Only the topics the stream state reads hold its watermark.
@@ -101,27 +104,57 @@ impl Actor for PartitionActor {
                 }
             }
             let mut cleaned = false;
-            while let Some(batch) = input.recv().await {
+            let mut roll = OpenRoll::default();
+            let mut failed = false;
+            // A previous actor of this partition (in this process) may have
+            // stopped on an error with files open: they must not complete.
+            let _ = writer.send(Discard(source.clone())).await;
+            loop {
+                // Checked before reading too: with a backlog, input is always
+                // ready and a timeout on reading alone would never fire.
+                let aged = roll.opened.is_some_and(|t| t.elapsed() >= max_age);
+                let next = match roll.opened {
+                    Some(t) if !aged => {
+                        let deadline = tokio::time::Instant::from_std(t + max_age);
+                        tokio::time::timeout_at(deadline, input.recv()).await.ok()
+                    }
+                    Some(_) => None,
+                    None => Some(input.recv().await),
+                };
+                let Some(next) = next else {
+                    // The roll is old enough: close it, whether or not more data comes.
+                    let out = writer.send(Roll(source.clone(), "age")).await;
+                    if let Err(e) = roll.settle(out, &source, &*committer, &metrics, &mut summary) {
+                        summary.error = Some(e);
+                        failed = true;
+                        break;
+                    }
+                    continue;
+                };
+                let Some(mut batch) = next else { break };
                 let (Some(first), Some(last)) = (batch.raw.first_offset(), batch.raw.last_offset())
                 else {
                     continue;
                 };
                 if !cleaned {
-                    // Files at or after our starting offset belong to a batch
+                    // Files at or after our starting offset belong to a roll
                     // whose commit never happened: remove them before rewriting.
                     match lake.remove_uncommitted(&source, first).await {
                         Ok(0) => {}
                         Ok(n) => {
-                            tracing::info!(%source, from_offset = first, files = n, "removed files of uncommitted batches")
+                            tracing::info!(%source, from_offset = first, files = n, "removed files of uncommitted rolls")
                         }
                         Err(e) => {
                             summary.error = Some(e.to_string());
+                            failed = true;
                             break;
                         }
                     }
                     cleaned = true;
                 }
                 let read_at = batch.read_at;
+                // Held until the batch is in the lake's open files.
+                let reservation = batch.reservation.take();
                 let n = batch.raw.len() as u64;
                 metrics.messages_in.fetch_add(n, Relaxed);
                 metrics.batches_in.fetch_add(1, Relaxed);
@@ -129,10 +162,12 @@ impl Actor for PartitionActor {
                     Ok(Ok(d)) => d,
                     Ok(Err(e)) => {
                         summary.error = Some(e.to_string());
+                        failed = true;
                         break;
                     }
                     Err(e) => {
                         summary.error = Some(format!("decoder unavailable: {e}"));
+                        failed = true;
                         break;
                     }
                 };
@@ -149,26 +184,41 @@ impl Actor for PartitionActor {
                     .iter()
                     .find(|(t, _)| *t == Table::Listen)
                     .map(|(_, b)| b.clone());
-                if let Err(e) = write_with_retry(&writer, decoded, &metrics).await {
+                let written = match writer.send(Write(decoded)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(SinkError::Internal(format!("lake writer unavailable: {e}"))),
+                };
+                drop(reservation);
+                roll.read_at.push(read_at);
+                roll.opened.get_or_insert_with(Instant::now);
+                if let Err(e) =
+                    roll.settle(Ok(written), &source, &*committer, &metrics, &mut summary)
+                {
                     summary.error = Some(e);
+                    failed = true;
                     break;
                 }
-                // Durable: now the stream's state may see it (waits when they are busy).
+                // In the roll (durable once it closes; a crash before that replays
+                // it into a new process whose state starts empty): the stream's
+                // state may see it now (waits when they are busy).
                 if let Err(e) = observe(&observers, &source, page_views, listens).await {
                     summary.error = Some(e);
+                    failed = true;
                     break;
                 }
-                if let Err(e) = committer.commit(&source, last + 1) {
-                    // Not fatal: the data is durable; a replay rewrites the same files.
-                    tracing::warn!(%source, offset = last + 1, error = %e, "offset commit failed");
-                } else {
-                    metrics.commits.fetch_add(1, Relaxed);
-                    summary.committed = Some(last + 1);
-                }
-                metrics.record_latency_ms(read_at.elapsed().as_millis() as u64);
                 summary.batches += 1;
                 summary.messages += n;
-                tracing::debug!(%source, first, last, "batch durable and committed");
+                tracing::debug!(%source, first, last, "batch in the lake's open files");
+            }
+            if failed {
+                // Half-written files must not become visible; the offsets after
+                // the last commit are re-read by the next owner of the partition.
+                let _ = writer.send(Discard(source.clone())).await;
+            } else {
+                let out = writer.send(Roll(source.clone(), "end")).await;
+                if let Err(e) = roll.settle(out, &source, &*committer, &metrics, &mut summary) {
+                    summary.error = Some(e);
+                }
             }
             // This partition no longer holds the watermark back.
             if let Some(s) = &observers.sessionizer {
@@ -218,26 +268,48 @@ async fn observe(
     Ok(())
 }
 
-/// Writes a batch, retrying transient storage errors with exponential backoff.
-async fn write_with_retry(
-    writer: &Addr<LakeWriter>,
-    batch: super::decode::DecodedBatch,
-    metrics: &Metrics,
-) -> Result<(), String> {
-    const ATTEMPTS: u32 = 8;
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1..=ATTEMPTS {
-        match writer.send(Write(batch.clone())).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) if attempt < ATTEMPTS => {
-                metrics.write_retries.fetch_add(1, Relaxed);
-                tracing::warn!(source = %batch.source, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "lake write failed, retrying");
-            }
+/// The partition's open roll, as the partition actor tracks it.
+#[derive(Default)]
+struct OpenRoll {
+    /// When its first batch went in (its age closes it).
+    opened: Option<Instant>,
+    /// When each of its batches was read (end-to-end latency, recorded at commit).
+    read_at: Vec<Instant>,
+}
+
+impl OpenRoll {
+    /// After a write or a roll: when the partition's files closed, commit the
+    /// offset after them.
+    fn settle(
+        &mut self,
+        outcome: Result<Result<WriteOutcome, SinkError>, MailboxError>,
+        source: &SourceId,
+        committer: &dyn Commit,
+        metrics: &Metrics,
+        summary: &mut PartitionSummary,
+    ) -> Result<(), String> {
+        let outcome = match outcome {
+            Ok(Ok(o)) => o,
             Ok(Err(e)) => return Err(e.to_string()),
             Err(e) => return Err(format!("lake writer unavailable: {e}")),
+        };
+        let Some(next) = outcome.durable_before else {
+            return Ok(());
+        };
+        if outcome.files > 0 {
+            tracing::debug!(%source, files = outcome.files, bytes = outcome.bytes, reason = outcome.reason.unwrap_or(""), "lake files closed");
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
+        if let Err(e) = committer.commit(source, next) {
+            // Not fatal: the data is durable; a replay rewrites the same files.
+            tracing::warn!(%source, offset = next, error = %e, "offset commit failed");
+        } else {
+            metrics.commits.fetch_add(1, Relaxed);
+            summary.committed = Some(next);
+        }
+        for t in self.read_at.drain(..) {
+            metrics.record_latency_ms(t.elapsed().as_millis() as u64);
+        }
+        self.opened = None;
+        Ok(())
     }
-    Err("lake write failed".into())
 }

@@ -9,8 +9,10 @@
 //!   the partition's mailbox is full the batch is parked and the partition is
 //!   *paused* in the consumer, and resumed once the parked batch is accepted. The
 //!   polling thread never blocks on a slow partition, other partitions keep
-//!   flowing, and memory stays bounded by mailboxes plus librdkafka's prefetch
-//!   (`queued.max.messages.kbytes`, set in `kafka.properties`).
+//!   flowing. Memory: a batch cut from a partition holds a reservation of
+//!   `pipeline.memory_limit_mb` (see `memory.rs`) until it is in the lake, and is
+//!   parked (partition paused) while that budget is spent; librdkafka's prefetch
+//!   (`queued.max.messages.kbytes`) gets an eighth of the limit.
 //! - **Rebalances**: before partitions are revoked (`pre_rebalance`, which runs on
 //!   the polling thread and holds up the rebalance), their open batches are
 //!   flushed and we wait for their actors to make everything durable and commit.
@@ -37,6 +39,7 @@ use super::partition::{Commit, PartitionSummary};
 use super::topology::{PartitionHandle, Spawner};
 use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
+use crate::memory::MemoryBudget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -68,6 +71,7 @@ pub struct PipelineContext {
     committer: OnceLock<Arc<dyn Commit>>,
     revoke_timeout: Duration,
     metrics: Arc<crate::metrics::Metrics>,
+    budget: Arc<MemoryBudget>,
 }
 
 impl ClientContext for PipelineContext {
@@ -125,7 +129,12 @@ impl PipelineContext {
             let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
-                    for b in o.parked.take().into_iter().chain(take_batch(&mut o)) {
+                    for b in o
+                        .parked
+                        .take()
+                        .into_iter()
+                        .chain(take_batch(&mut o, &self.budget))
+                    {
                         if o.handle.input.blocking_send(b).is_err() {
                             tracing::error!(source = %o.source, "partition actor stopped before its last batch");
                         }
@@ -161,13 +170,15 @@ impl PipelineContext {
     }
 }
 
-fn take_batch(o: &mut Open) -> Option<SourceBatch> {
+fn take_batch(o: &mut Open, budget: &Arc<MemoryBudget>) -> Option<SourceBatch> {
     if o.batch.is_empty() {
         return None;
     }
+    let raw = o.batch.take();
     Some(SourceBatch {
         source: o.source.clone(),
-        raw: o.batch.take(),
+        reservation: Some(Arc::new(budget.reserve(raw.memory_bytes()))),
+        raw,
         read_at: o.started.take().unwrap_or_else(Instant::now),
     })
 }
@@ -201,7 +212,14 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .set("queued.max.messages.kbytes", "32768")
+        // librdkafka's prefetch gets an eighth of pipeline.memory_limit_mb
+        // (kafka.properties, applied next, may override it).
+        .set(
+            "queued.max.messages.kbytes",
+            (spawner.budget.limit() / 8 / 1024)
+                .clamp(1024, 2_097_151)
+                .to_string(),
+        )
         .set("statistics.interval.ms", "5000")
         .set("enable.partition.eof", "false");
     for (key, v) in &k.properties {
@@ -216,6 +234,7 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         committer: OnceLock::new(),
         revoke_timeout: Duration::from_secs(k.revoke_timeout_secs),
         metrics: spawner.metrics.clone(),
+        budget: spawner.budget.clone(),
     };
     let c: Kc = cfg.create_with_context(ctx).map_err(err)?;
     let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
@@ -252,6 +271,8 @@ pub fn run(
         });
     };
     let batch_max = settings.pipeline.batch_max_events;
+    let budget = spawner.budget.clone();
+    let batch_max_bytes = budget.batch_max_bytes();
     let max_age = Duration::from_millis(settings.pipeline.batch_max_age_ms);
     let idle_exit = (settings.kafka.idle_exit_secs > 0)
         .then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
@@ -291,7 +312,8 @@ pub fn run(
                 });
                 o.started.get_or_insert_with(Instant::now);
                 o.batch.push(m.offset(), m.payload().unwrap_or(&[]));
-                if o.batch.len() >= batch_max && o.parked.is_none() && !offer(o) {
+                let full = o.batch.len() >= batch_max || o.batch.data.len() >= batch_max_bytes;
+                if full && o.parked.is_none() && !offer(o, &budget) {
                     st.to_pause.push(key);
                 }
             }
@@ -308,6 +330,9 @@ pub fn run(
                 let st = &mut *st;
                 let mut resume = Vec::new();
                 for (k, o) in st.open.iter_mut() {
+                    if o.parked.is_some() && !budget.has_room() {
+                        continue;
+                    }
                     if let Some(b) = o.parked.take() {
                         match o.handle.input.try_send(b) {
                             Ok(()) => resume.push(k.clone()),
@@ -319,7 +344,8 @@ pub fn run(
                         }
                     }
                     let aged = o.started.is_some_and(|s| s.elapsed() >= max_age);
-                    if (aged || o.batch.len() >= batch_max) && !offer(o) {
+                    let full = o.batch.len() >= batch_max || o.batch.data.len() >= batch_max_bytes;
+                    if (aged || full) && !offer(o, &budget) {
                         st.to_pause.push(k.clone());
                     }
                 }
@@ -360,9 +386,16 @@ pub fn run(
 }
 
 /// Offers the open batch to the partition's actor. Returns false when the
-/// mailbox is full: the batch is parked and the partition must be paused.
-fn offer(o: &mut Open) -> bool {
-    let Some(b) = take_batch(o) else { return true };
+/// mailbox is full or the memory budget's in-flight share is spent: the batch is
+/// parked (holding its reservation) and the partition must be paused.
+fn offer(o: &mut Open, budget: &Arc<MemoryBudget>) -> bool {
+    let Some(b) = take_batch(o, budget) else {
+        return true;
+    };
+    if !budget.has_room() {
+        o.parked = Some(b);
+        return false;
+    }
     match o.handle.input.try_send(b) {
         Ok(()) => true,
         Err(TrySendError::Full(b)) => {

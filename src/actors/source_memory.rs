@@ -14,11 +14,14 @@ use super::topology::Topology;
 use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::event::Table;
+use crate::memory::MemoryBudget;
 use crate::sim::{Emit, SimError, SimStats, Simulator, Stream};
 
 /// The simulator's output when it feeds the pipeline directly.
 pub struct MemoryFeed {
     partitions: u32,
+    budget: Arc<MemoryBudget>,
+    batch_max_bytes: usize,
     batch_max: usize,
     /// Indexed by table index * partitions + partition (single stream: table 0).
     slots: Vec<Slot>,
@@ -33,23 +36,30 @@ struct Slot {
 }
 
 impl MemoryFeed {
-    fn slot(&mut self, stream: Stream, key: i64) -> &mut Slot {
+    fn slot_index(&self, stream: Stream, key: i64) -> usize {
         let t = match stream {
             Stream::Topic(t) => t.index(),
             Stream::Single => 0,
         };
         let p = key.rem_euclid(self.partitions as i64) as usize;
-        &mut self.slots[t * self.partitions as usize + p]
+        t * self.partitions as usize + p
     }
 
-    fn send(slot: &mut Slot) -> Result<(), SimError> {
+    fn send(slot: &mut Slot, budget: &Arc<MemoryBudget>) -> Result<(), SimError> {
         if slot.batch.is_empty() {
             return Ok(());
         }
+        // Waits while `pipeline.memory_limit_mb`'s in-flight share is spent.
+        while !budget.has_room() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let raw = slot.batch.take();
+        let reservation = Some(Arc::new(budget.reserve(raw.memory_bytes())));
         let batch = SourceBatch {
             source: slot.source.clone(),
-            raw: slot.batch.take(),
+            raw,
             read_at: slot.started.take().unwrap_or_else(Instant::now),
+            reservation,
         };
         // Blocks the simulator thread while the partition is full: backpressure.
         slot.tx
@@ -60,21 +70,23 @@ impl MemoryFeed {
 
 impl Emit for MemoryFeed {
     fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError> {
-        let batch_max = self.batch_max;
-        let slot = self.slot(stream, key);
+        let i = self.slot_index(stream, key);
+        let (batch_max, max_bytes) = (self.batch_max, self.batch_max_bytes);
+        let budget = &self.budget;
+        let slot = &mut self.slots[i];
         let offset = slot.next_offset;
         slot.next_offset += 1;
         slot.started.get_or_insert_with(Instant::now);
         slot.batch.push(offset, payload);
-        if slot.batch.len() >= batch_max {
-            Self::send(slot)?;
+        if slot.batch.len() >= batch_max || slot.batch.data.len() >= max_bytes {
+            Self::send(slot, budget)?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SimError> {
         for slot in &mut self.slots {
-            Self::send(slot)?;
+            Self::send(slot, &self.budget)?;
         }
         Ok(())
     }
@@ -126,6 +138,8 @@ pub async fn run(
     }
     let feed = MemoryFeed {
         partitions: parts,
+        batch_max_bytes: topology.spawner.budget.batch_max_bytes(),
+        budget: topology.spawner.budget.clone(),
         batch_max: settings.pipeline.batch_max_events,
         slots,
     };

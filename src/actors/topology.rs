@@ -14,6 +14,7 @@ use super::sessionize::{FlushAll, Sessionizer, Tick};
 use super::watermark::Watermark;
 use super::{SourceBatch, SourceId};
 use crate::config::Settings;
+use crate::memory::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, LakeStore, LakeWriter, SinkError};
 
@@ -35,6 +36,10 @@ pub struct Spawner {
     pub metrics: Arc<Metrics>,
     mailbox: usize,
     observers: Observers,
+    /// `pipeline.memory_limit_mb`, shared by the sources and the lake writers.
+    pub budget: Arc<MemoryBudget>,
+    /// `lake.file_max_age_secs`.
+    roll_max_age: std::time::Duration,
 }
 
 /// A started partition: feed it batches, drop the sender to finish it, then await
@@ -61,11 +66,18 @@ impl Topology {
             }));
             arbiters.push(arb);
         }
+        let budget = MemoryBudget::new(p.memory_limit_mb);
         let mut writers = Vec::new();
         for _ in 0..p.writer_threads {
             let arb = Arbiter::new();
-            let mut w = LakeWriter::new(lake.clone(), &settings.lake, metrics.clone(), mailbox)?;
-            w.delay = write_delay;
+            let w = LakeWriter::new(
+                lake.clone(),
+                &settings.lake,
+                metrics.clone(),
+                budget.clone(),
+                mailbox,
+                write_delay,
+            )?;
             writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
             arbiters.push(arb);
         }
@@ -134,6 +146,8 @@ impl Topology {
                 lake,
                 metrics,
                 mailbox,
+                budget,
+                roll_max_age: std::time::Duration::from_secs(settings.lake.file_max_age_secs),
             },
             arbiters,
         })
@@ -185,6 +199,7 @@ impl Spawner {
             input: Some(rx),
             done: Some(done_tx),
             observers: self.observers.clone(),
+            max_age: self.roll_max_age,
             source,
         };
         PartitionActor::start_in_arbiter(&self.home, move |_| actor);

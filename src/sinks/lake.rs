@@ -1,19 +1,27 @@
 //! Lake sink: Parquet files on object storage (local disk, `gs://`, `s3://`).
 //!
-//! Layout: `<lake>/<table>/year=YYYY/month=MM/day=DD/hour=HH/<topic>-<partition>-<first>-<last>.parquet`
-//! where `<first>`/`<last>` are the (zero-padded) source offsets the batch
-//! covered. Names are a function of the input, and every file is put whole (a
-//! local put writes a temporary file and renames it; GCS/S3 puts are atomic), so:
+//! Layout: `<lake>/<table>/year=YYYY/month=MM/day=DD/hour=HH/<topic>-<partition>-<first>.parquet`.
 //!
-//! - a batch replayed from the same offset rewrites the same names;
+//! A partition's rows stream into one open file per (table, hour) — a *roll* —
+//! until the roll closes: a file reached `lake.file_max_mb`, the roll is
+//! `lake.file_max_age_secs` old (the partition actor's timer), the partition saw
+//! an event `lake.hour_close_secs` past an open hour, the open files hold more
+//! than their share of `pipeline.memory_limit_mb`, or the partition's input
+//! ended. All files of a roll are named after the roll's first offset and close
+//! together, and each becomes visible only when complete (a single put, or a
+//! multipart upload of `lake.multipart_part_mb` parts that is completed last;
+//! locally a staged file renamed into place). So:
+//!
+//! - the partition actor commits the offset after a roll only once its files are
+//!   durable, and a roll's files hold exactly the offsets between two commits;
 //! - after a crash, [`LakeStore::remove_uncommitted`] deletes the files of a
-//!   partition that start at or after its committed offset (a batch whose commit
-//!   never happened) before the partition is read again.
+//!   partition whose roll starts at or after its committed offset (and unfinished
+//!   local uploads) before the partition is read again, and the replay rewrites them.
 //!
-//! Together with committing offsets only after the files are durable, every
-//! valid event read lands exactly once.
+//! Together, every valid event read lands exactly once, in few large files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -26,6 +34,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -34,6 +43,7 @@ use crate::actors::decode::{DeadLetter, DecodedBatch};
 use crate::actors::SourceId;
 use crate::config::LakeSettings;
 use crate::event::Table;
+use crate::memory::MemoryBudget;
 use crate::metrics::Metrics;
 
 /// Name of the dead-letter table in the lake.
@@ -50,28 +60,39 @@ pub enum SinkError {
     },
     #[error("lake: encoding Parquet for {path}: {message}")]
     Encode { path: String, message: String },
+    #[error("lake: writing {path} (encoding or uploading; uploads were retried): {message}")]
+    Upload { path: String, message: String },
     #[error("stream state: {0}")]
     Internal(String),
 }
 
 // ---- messages ----
 
-/// Make a decoded batch durable in the lake.
+/// Append a decoded batch to its partition's open files (which may then close).
 #[derive(Message)]
-#[rtype(result = "Result<WriteReport, SinkError>")]
+#[rtype(result = "Result<WriteOutcome, SinkError>")]
 pub struct Write(pub DecodedBatch);
 
-/// One encoded file: path relative to the lake, Parquet bytes, its table
-/// (None for dead letters) and its rows.
-struct EncodedFile {
-    rel: String,
-    bytes: Vec<u8>,
-    table: Option<Table>,
-    rows: usize,
-}
+/// Close every open file of a partition, for a reason: `"age"` (the roll is
+/// `lake.file_max_age_secs` old) or `"end"` (its input ended: shutdown, revocation).
+#[derive(Message)]
+#[rtype(result = "Result<WriteOutcome, SinkError>")]
+pub struct Roll(pub SourceId, pub &'static str);
 
+/// Drop a partition's open files without completing them (the partition starts
+/// over from its committed offset); multipart uploads are aborted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Discard(pub SourceId);
+
+/// What a `Write` or `Roll` left durable.
 #[derive(Debug, Default, Clone)]
-pub struct WriteReport {
+pub struct WriteOutcome {
+    /// Set when the partition's files closed: everything before this offset is
+    /// in the lake and may be committed.
+    pub durable_before: Option<i64>,
+    /// Why they closed (a `RollReason` name), for metrics and logs.
+    pub reason: Option<&'static str>,
     pub files: usize,
     pub bytes: usize,
 }
@@ -84,6 +105,8 @@ pub struct LakeStore {
     pub store: Arc<dyn ObjectStore>,
     pub root: ObjPath,
     pub location: String,
+    /// The directory of a local lake (None for object storage).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl LakeStore {
@@ -104,6 +127,7 @@ impl LakeStore {
                     store: Arc::new(store),
                     root,
                     location: location.to_string(),
+                    local_dir: None,
                 });
             }
         }
@@ -119,6 +143,7 @@ impl LakeStore {
                 store: Arc::from(store),
                 root,
                 location: location.to_string(),
+                local_dir: None,
             });
         }
         std::fs::create_dir_all(location)
@@ -130,6 +155,7 @@ impl LakeStore {
             store: Arc::new(store),
             root: ObjPath::default(),
             location: location.to_string(),
+            local_dir: Some(std::path::PathBuf::from(location)),
         })
     }
 
@@ -181,8 +207,46 @@ impl LakeStore {
                 }
             }
         }
+        if let Some(dir) = &self.local_dir {
+            removed += remove_staged_uploads(dir, &prefix).map_err(|e| SinkError::Location {
+                location: self.location.clone(),
+                message: format!("removing unfinished uploads: {e}"),
+            })?;
+        }
         Ok(removed)
     }
+}
+
+/// Removes the local store's staging files (`<name>.parquet#<n>`) of a
+/// partition's multipart uploads that a crash left unfinished. They were never
+/// visible (listings and `*.parquet` globs skip them); this only frees the disk.
+/// On GCS and S3 an unfinished multipart upload is invisible too, and is
+/// reclaimed by the bucket's lifecycle rule (docs/BIGQUERY.md).
+fn remove_staged_uploads(dir: &std::path::Path, prefix: &str) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(prefix) && name.contains(".parquet#") {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Environment variable naming a GCS emulator endpoint (`http://127.0.0.1:4443`):
@@ -267,19 +331,28 @@ pub mod gcs_emulator {
     }
 }
 
-/// `<topic>-<partition>-<first>-<last>.parquet` → first, when the prefix matches.
+/// `<topic>-<partition>-<first>.parquet` → first, when the prefix matches.
+/// Also reads the `<first>-<last>` names of lakes written before files rolled.
 fn parse_first_offset(name: &str, prefix: &str) -> Option<i64> {
     let rest = name.strip_prefix(prefix)?.strip_suffix(".parquet")?;
-    let (first, last) = rest.split_once('-')?;
-    last.parse::<i64>().ok()?;
-    first.parse().ok()
+    // Offsets are written as exactly 20 digits, which keeps a topic whose name
+    // extends another's (`a` and `a-1`) from matching its prefix.
+    let offset = |s: &str| {
+        (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    match rest.split_once('-') {
+        Some((first, last)) => offset(last).and(offset(first)),
+        None => offset(rest),
+    }
 }
 
-/// The file name of a batch.
-pub fn file_name(source: &SourceId, first: i64, last: i64) -> String {
+/// The name of a roll's files: the partition and the roll's first offset.
+pub fn file_name(source: &SourceId, first: i64) -> String {
     format!(
-        "{}-{}-{:020}-{:020}.parquet",
-        source.topic, source.partition, first, last
+        "{}-{}-{:020}.parquet",
+        source.topic, source.partition, first
     )
 }
 
@@ -377,13 +450,249 @@ impl DerivedWriter {
 
 // ---- the actor ----
 
-pub struct LakeWriter {
+/// When a partition's open files close, besides the end of its input.
+#[derive(Debug, Clone)]
+pub struct RollPolicy {
+    /// One open file reached this many bytes (written + being built).
+    pub file_max_bytes: usize,
+    /// The partition saw an event this long after an open hour's end (ms).
+    pub hour_close_ms: i64,
+    /// Upload part size; smaller files are a single put.
+    pub part_bytes: usize,
+}
+
+impl RollPolicy {
+    pub fn from_settings(s: &LakeSettings) -> RollPolicy {
+        const MIB: usize = 1 << 20;
+        RollPolicy {
+            file_max_bytes: (s.file_max_mb as usize).saturating_mul(MIB),
+            hour_close_ms: (s.hour_close_secs as i64).saturating_mul(1000),
+            part_bytes: (s.multipart_part_mb as usize).saturating_mul(MIB),
+        }
+    }
+}
+
+/// What the writer's futures share (they outlive a handler call).
+struct Shared {
     lake: LakeStore,
     props: WriterProperties,
     metrics: Arc<Metrics>,
+    budget: Arc<MemoryBudget>,
+    policy: RollPolicy,
+    delay: std::time::Duration,
+}
+
+/// Open files are keyed by table and hour; dead letters have one file per roll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FileKey {
+    Table(Table, i64),
+    DeadLetters,
+}
+
+/// A Parquet file being streamed to the store.
+struct OpenFile {
+    writer: AsyncArrowWriter<ParquetObjectWriter>,
+    rel: String,
+    table: Option<Table>,
+    rows: usize,
+}
+
+impl OpenFile {
+    fn size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+}
+
+/// One partition's open files: a *roll*. All of them are named after the roll's
+/// first offset and close together, so "commit the offset after the roll" keeps
+/// meaning "everything before it is in the lake" (ARCHITECTURE.md, exactly once).
+#[derive(Default)]
+struct PartitionFiles {
+    /// First offset of the open roll: names its files.
+    first: Option<i64>,
+    /// Last offset appended (with rows or not).
+    last: Option<i64>,
+    files: BTreeMap<FileKey, OpenFile>,
+    /// Newest event time seen by this partition (ms): closes hours.
+    max_ts: i64,
+    /// Memory of the open writers as last accounted in the budget.
+    mem: usize,
+}
+
+impl PartitionFiles {
+    async fn append(&mut self, b: &DecodedBatch, cx: &Shared) -> Result<(), SinkError> {
+        let first = *self.first.get_or_insert(b.first_offset);
+        self.last = Some(b.last_offset);
+        let name = file_name(&b.source, first);
+        for (table, rb) in &b.tables {
+            let parts = split_by_hour(rb).map_err(|message| SinkError::Encode {
+                path: name.clone(),
+                message,
+            })?;
+            for (hour, part) in parts {
+                let key = FileKey::Table(*table, hour);
+                let rel = || format!("{}/{}/{}", table.name(), hour_partition(hour), name);
+                self.write(key, rel, Some(*table), &part, cx).await?;
+            }
+            if let Some(ts) = max_ts(rb) {
+                self.max_ts = self.max_ts.max(ts);
+            }
+        }
+        if !b.dead.is_empty() {
+            let rb = dead_letter_batch(&b.source, &b.dead).map_err(|e| SinkError::Encode {
+                path: name.clone(),
+                message: e.to_string(),
+            })?;
+            let rel = || format!("{DEAD_LETTERS}/topic={}/{}", b.source.topic, name);
+            self.write(FileKey::DeadLetters, rel, None, &rb, cx).await?;
+        }
+        self.account(cx);
+        Ok(())
+    }
+
+    async fn write(
+        &mut self,
+        key: FileKey,
+        rel: impl FnOnce() -> String,
+        table: Option<Table>,
+        rb: &RecordBatch,
+        cx: &Shared,
+    ) -> Result<(), SinkError> {
+        let f = match self.files.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let rel = rel();
+                let path = cx.lake.path(&rel);
+                let upload = object_store::buffered::BufWriter::with_capacity(
+                    cx.lake.store.clone(),
+                    path,
+                    cx.policy.part_bytes,
+                );
+                let writer = AsyncArrowWriter::try_new(
+                    ParquetObjectWriter::from_buf_writer(upload),
+                    rb.schema(),
+                    Some(cx.props.clone()),
+                )
+                .map_err(|err| write_error(&rel, err))?;
+                e.insert(OpenFile {
+                    writer,
+                    rel,
+                    table,
+                    rows: 0,
+                })
+            }
+        };
+        f.writer
+            .write(rb)
+            .await
+            .map_err(|err| write_error(&f.rel, err))?;
+        f.rows += rb.num_rows();
+        Ok(())
+    }
+
+    /// Why the open files should close now, if they should.
+    fn roll_reason(&self, cx: &Shared) -> Option<&'static str> {
+        if self
+            .files
+            .values()
+            .any(|f| f.size() >= cx.policy.file_max_bytes)
+        {
+            return Some("size");
+        }
+        let closed = |k: &FileKey| match k {
+            FileKey::Table(_, hour) => self.max_ts >= hour + HOUR_MS + cx.policy.hour_close_ms,
+            FileKey::DeadLetters => false,
+        };
+        if self.files.keys().any(closed) {
+            return Some("hour_closed");
+        }
+        if cx.budget.lake_over() {
+            return Some("memory");
+        }
+        None
+    }
+
+    /// Completes every open file (each becomes visible whole) and reports the
+    /// offset before which everything is durable.
+    async fn close_all(
+        &mut self,
+        cx: &Shared,
+        reason: &'static str,
+    ) -> Result<WriteOutcome, SinkError> {
+        let mut out = WriteOutcome {
+            reason: Some(reason),
+            ..Default::default()
+        };
+        let files = std::mem::take(&mut self.files);
+        for (_, mut f) in files {
+            f.writer
+                .finish()
+                .await
+                .map_err(|err| write_error(&f.rel, err))?;
+            out.files += 1;
+            out.bytes += f.writer.bytes_written();
+            if let Some(t) = f.table {
+                cx.metrics.record_written(t, f.rows);
+            }
+        }
+        out.durable_before = self.last.map(|l| l + 1);
+        self.first = None;
+        self.account(cx);
+        cx.metrics
+            .files_written
+            .fetch_add(out.files as u64, Relaxed);
+        cx.metrics
+            .bytes_written
+            .fetch_add(out.bytes as u64, Relaxed);
+        cx.metrics.record_roll(reason);
+        Ok(out)
+    }
+
+    /// Abandons the open files: nothing of them becomes visible.
+    async fn discard(&mut self, cx: &Shared) {
+        for (_, f) in std::mem::take(&mut self.files) {
+            let mut upload = f.writer.into_inner().into_inner();
+            if let Err(e) = upload.abort().await {
+                tracing::warn!(file = %f.rel, error = %e, "aborting an upload failed");
+            }
+        }
+        self.first = None;
+        self.last = None;
+        self.account(cx);
+    }
+
+    fn account(&mut self, cx: &Shared) {
+        let mem: usize = self.files.values().map(|f| f.writer.memory_size()).sum();
+        cx.budget.lake_adjust(self.mem, mem);
+        self.mem = mem;
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn write_error(rel: &str, err: parquet::errors::ParquetError) -> SinkError {
+    SinkError::Upload {
+        path: rel.to_string(),
+        message: err.to_string(),
+    }
+}
+
+fn max_ts(rb: &RecordBatch) -> Option<i64> {
+    let ts = rb
+        .column_by_name("ts")?
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()?;
+    arrow::compute::max(ts)
+}
+
+/// Streams each partition's rows into Parquet files on the object store; one
+/// writer serves many partitions (a partition always uses the same writer). The
+/// handlers' futures run concurrently on the writer's thread, each partition's
+/// state behind its own lock (a partition sends one message at a time).
+pub struct LakeWriter {
+    shared: Arc<Shared>,
+    partitions: HashMap<SourceId, Arc<tokio::sync::Mutex<PartitionFiles>>>,
     mailbox: usize,
-    /// Artificial delay per write, for backpressure tests (0 in production).
-    pub delay: std::time::Duration,
 }
 
 impl LakeWriter {
@@ -391,57 +700,26 @@ impl LakeWriter {
         lake: LakeStore,
         settings: &LakeSettings,
         metrics: Arc<Metrics>,
+        budget: Arc<MemoryBudget>,
         mailbox: usize,
+        delay: std::time::Duration,
     ) -> Result<LakeWriter, SinkError> {
-        let props = writer_properties(settings)?;
         Ok(LakeWriter {
-            lake,
-            props,
-            metrics,
+            shared: Arc::new(Shared {
+                lake,
+                props: writer_properties(settings)?,
+                metrics,
+                budget,
+                policy: RollPolicy::from_settings(settings),
+                delay,
+            }),
+            partitions: HashMap::new(),
             mailbox,
-            delay: std::time::Duration::ZERO,
         })
     }
 
-    /// Encodes every file of a batch: (relative path, bytes, table, rows).
-    fn encode(&self, batch: &DecodedBatch) -> Result<Vec<EncodedFile>, SinkError> {
-        let name = file_name(&batch.source, batch.first_offset, batch.last_offset);
-        let mut files = Vec::new();
-        for (table, rb) in &batch.tables {
-            for (hour, part) in split_by_hour(rb).map_err(|e| SinkError::Encode {
-                path: name.clone(),
-                message: e,
-            })? {
-                let rel = format!("{}/{}/{}", table.name(), hour_partition(hour), name);
-                let bytes = self.to_parquet(&part, &rel)?;
-                files.push(EncodedFile {
-                    rel,
-                    bytes,
-                    table: Some(*table),
-                    rows: part.num_rows(),
-                });
-            }
-        }
-        if !batch.dead.is_empty() {
-            let rb =
-                dead_letter_batch(&batch.source, &batch.dead).map_err(|e| SinkError::Encode {
-                    path: name.clone(),
-                    message: e.to_string(),
-                })?;
-            let rel = format!("{DEAD_LETTERS}/topic={}/{}", batch.source.topic, name);
-            let bytes = self.to_parquet(&rb, &rel)?;
-            files.push(EncodedFile {
-                rel,
-                bytes,
-                table: None,
-                rows: batch.dead.len(),
-            });
-        }
-        Ok(files)
-    }
-
-    fn to_parquet(&self, rb: &RecordBatch, rel: &str) -> Result<Vec<u8>, SinkError> {
-        parquet_bytes(rb, &self.props, rel)
+    fn state(&mut self, source: &SourceId) -> Arc<tokio::sync::Mutex<PartitionFiles>> {
+        self.partitions.entry(source.clone()).or_default().clone()
     }
 }
 
@@ -531,48 +809,62 @@ impl Actor for LakeWriter {
 }
 
 impl Handler<Write> for LakeWriter {
-    type Result = ResponseFuture<Result<WriteReport, SinkError>>;
+    type Result = ResponseFuture<Result<WriteOutcome, SinkError>>;
 
     fn handle(&mut self, msg: Write, _ctx: &mut Context<Self>) -> Self::Result {
-        let encoded = self.encode(&msg.0);
-        let lake = self.lake.clone();
-        let metrics = self.metrics.clone();
-        let delay = self.delay;
+        let state = self.state(&msg.0.source);
+        let cx = self.shared.clone();
         Box::pin(async move {
-            let files = encoded?;
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+            if !cx.delay.is_zero() {
+                tokio::time::sleep(cx.delay).await;
             }
-            let mut report = WriteReport::default();
-            for EncodedFile {
-                rel,
-                bytes,
-                table,
-                rows,
-            } in files
-            {
-                let path = lake.path(&rel);
-                let len = bytes.len();
-                lake.store
-                    .put(&path, PutPayload::from(bytes))
-                    .await
-                    .map_err(|source| SinkError::Store {
-                        path: path.to_string(),
-                        source,
-                    })?;
-                report.files += 1;
-                report.bytes += len;
-                if let Some(t) = table {
-                    metrics.record_written(t, rows);
-                }
+            let mut files = state.lock().await;
+            files.append(&msg.0, &cx).await?;
+            if files.files.is_empty() {
+                // Nothing open (e.g. a batch of events no table keeps): the
+                // offsets are done as they are.
+                return Ok(WriteOutcome {
+                    durable_before: files.last.take().map(|l| l + 1),
+                    ..Default::default()
+                });
             }
-            metrics
-                .files_written
-                .fetch_add(report.files as u64, std::sync::atomic::Ordering::Relaxed);
-            metrics
-                .bytes_written
-                .fetch_add(report.bytes as u64, std::sync::atomic::Ordering::Relaxed);
-            Ok(report)
+            match files.roll_reason(&cx) {
+                Some(reason) => files.close_all(&cx, reason).await,
+                None => Ok(WriteOutcome::default()),
+            }
+        })
+    }
+}
+
+impl Handler<Roll> for LakeWriter {
+    type Result = ResponseFuture<Result<WriteOutcome, SinkError>>;
+
+    fn handle(&mut self, msg: Roll, _ctx: &mut Context<Self>) -> Self::Result {
+        let state = self.state(&msg.0);
+        let cx = self.shared.clone();
+        Box::pin(async move {
+            let mut files = state.lock().await;
+            if files.files.is_empty() {
+                return Ok(WriteOutcome {
+                    durable_before: files.last.take().map(|l| l + 1),
+                    ..Default::default()
+                });
+            }
+            files.close_all(&cx, msg.1).await
+        })
+    }
+}
+
+impl Handler<Discard> for LakeWriter {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Discard, _ctx: &mut Context<Self>) -> Self::Result {
+        let state = self.partitions.remove(&msg.0);
+        let cx = self.shared.clone();
+        Box::pin(async move {
+            if let Some(state) = state {
+                state.lock().await.discard(&cx).await;
+            }
         })
     }
 }
@@ -587,8 +879,11 @@ mod tests {
             topic: "listen_events".into(),
             partition: 2,
         };
-        let n = file_name(&s, 42, 99);
+        let n = file_name(&s, 42);
+        assert_eq!(n, "listen_events-2-00000000000000000042.parquet");
         assert_eq!(parse_first_offset(&n, "listen_events-2-"), Some(42));
+        let old = "listen_events-2-00000000000000000042-00000000000000000099.parquet";
+        assert_eq!(parse_first_offset(old, "listen_events-2-"), Some(42));
         assert_eq!(parse_first_offset(&n, "listen_events-1-"), None);
         assert_eq!(parse_first_offset(&n, "listen_events-"), None);
         assert_eq!(

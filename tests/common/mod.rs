@@ -180,7 +180,8 @@ impl Pipeline {
 }
 
 /// Writes a pipeline config for a test: brokers, group, topics, data dir, batch
-/// sizes, extra TOML lines.
+/// sizes, extra TOML lines. Lake files roll every second (`lake.file_max_age_secs`)
+/// because the tests watch the lake fill while the pipeline runs.
 pub fn pipeline_config(
     dir: &Path,
     brokers: &str,
@@ -191,7 +192,7 @@ pub fn pipeline_config(
 ) -> PathBuf {
     let topics: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
     let text = format!(
-        "[data]\ndir = \"{}\"\n[web]\nlisten = \"127.0.0.1:0\"\n[pipeline]\nbatch_max_age_ms = 300\n{extra}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\ntopics = [{}]\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+        "[data]\ndir = \"{}\"\n[lake]\nfile_max_age_secs = 1\n[web]\nlisten = \"127.0.0.1:0\"\n[pipeline]\nbatch_max_age_ms = 300\n{extra}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{group}\"\ntopics = [{}]\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
         data.display(),
         topics.join(", ")
     );
