@@ -57,6 +57,9 @@ struct Args {
     out: PathBuf,
     /// Give up on a run after this long.
     timeout: Duration,
+    /// Extra environment of the pipeline (`MUSICALY__STREAM__ENABLED=false`...),
+    /// to measure variants against the same bare baseline.
+    pipeline_env: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         reuse: None,
         out: std::env::temp_dir().join("kafka-bench"),
         timeout: Duration::from_secs(900),
+        pipeline_env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -89,8 +93,15 @@ fn parse_args() -> Result<Args, String> {
                 a.timeout =
                     Duration::from_secs(v()?.parse().map_err(|e| format!("--timeout-secs: {e}"))?)
             }
+            "--pipeline-env" => {
+                let kv = v()?;
+                let (k, val) = kv
+                    .split_once('=')
+                    .ok_or(format!("--pipeline-env wants NAME=VALUE, got {kv}"))?;
+                a.pipeline_env.push((k.to_string(), val.to_string()));
+            }
             "-h" | "--help" => {
-                return Err("usage: kafka-bench [--brokers H:P] [--users N] [--days D] [--start YYYY-MM-DD] [--partitions P] [--runs R] [--reuse PREFIX] [--out DIR] [--timeout-secs S]".into())
+                return Err("usage: kafka-bench [--brokers H:P] [--users N] [--days D] [--start YYYY-MM-DD] [--partitions P] [--runs R] [--reuse PREFIX] [--out DIR] [--timeout-secs S] [--pipeline-env NAME=VALUE]...".into())
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -427,6 +438,7 @@ fn pipeline(
         .arg("--config")
         .arg(&cfg)
         .env("RUST_LOG", "warn")
+        .envs(a.pipeline_env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -178,3 +178,26 @@ fn idle_exit_waits_for_partitions_paused_by_backpressure() {
     assert!(status.success(), "pipeline exit {status}");
     assert_exactly_once(&data.join("lake"), produced);
 }
+
+/// The short form of `kafka-bench` (load_tests/kafka_bench.rs), so the harness
+/// behind docs/BENCHMARKS.md cannot rot: a tiny fill, one run of each consumer.
+#[test]
+fn kafka_bench_short_form() {
+    let Some(brokers) = kafka() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafka-bench"))
+            .args(["--brokers", &brokers, "--users", "100", "--days", "1"])
+            .args(["--partitions", "2", "--runs", "1", "--timeout-secs", "120"])
+            .arg("--out")
+            .arg(tmp.path()),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "| bare rdkafka BaseConsumer |",
+        "| musicaly pipeline |",
+        "| **pipeline / bare** |",
+    ] {
+        assert!(table.contains(row), "missing {row:?} in:\n{table}");
+    }
+}
