@@ -17,9 +17,9 @@
 //!    - **pipeline**: `musicaly pipeline` as a child with the default config
 //!      (decode, Parquet lake, sessionization and aggregation on), except the
 //!      warehouse (off: its load at exit is not the stream core) and a temp data
-//!      dir. Progress is read from its `/metrics` (`musicaly_rows_written_total`
-//!      + dead letters: rows durable in the lake), so the time ends when the
-//!      last row is durable, not when the idle exit fires.
+//!      dir. Progress is read from its `/metrics` (rows durable in the lake,
+//!      `musicaly_rows_written_total`, plus dead letters), so the time ends when
+//!      the last row is durable, not when the idle exit fires.
 //!
 //! Two rates per run: **end-to-end** (start of the consumer/process to the last
 //! message counted/durable: includes start-up, group join and the last batch's
