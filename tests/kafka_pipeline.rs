@@ -132,3 +132,74 @@ fn wait_timeout(child: &mut std::process::Child, d: Duration) -> std::process::E
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `idle_exit_secs` means "the topics are drained", not "no message came": when a
+/// slow lake has every partition paused by backpressure, nothing arrives for a
+/// while, yet the run is not idle. (It used to exit there with data left to read.)
+#[test]
+fn idle_exit_waits_for_partitions_paused_by_backpressure() {
+    let Some(brokers) = kafka() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = unique("bp");
+    let topics = prefixed_topics(&prefix);
+    create_topics(&brokers, &topics, 1);
+    let sim = [
+        "-n",
+        "80",
+        "-s",
+        "2026-11-02T00:00:00",
+        "-e",
+        "2026-11-03T00:00:00",
+        "-r",
+        "21",
+    ];
+    let produced = simulate_into_kafka(tmp.path(), &brokers, &prefix, &sim);
+    // Only the page views (one partition, ~2 300 messages): nothing else can
+    // arrive while that partition is paused.
+    let produced = &produced[..1];
+    assert_eq!(produced[0].0, "page_view_events");
+    let data = tmp.path().join("data");
+    // One batch in flight + one queued per partition, each write taking 2 s: the
+    // source parks the third batch and pauses the partition for longer than the
+    // 1 s idle exit, with most of the topic still unread.
+    let cfg = pipeline_config(
+        tmp.path(),
+        &brokers,
+        &unique("g"),
+        &topics[..1],
+        &data,
+        "batch_max_events = 600\nmailbox_capacity = 1\nwrite_delay_ms = 2000\n[warehouse]\nenabled = false",
+    );
+    // A small prefetch, so that messages are still in Kafka when the partitions
+    // pause (the config ends in its [kafka.properties] table).
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\"queued.min.messages\" = \"20\"\n\"queued.max.messages.kbytes\" = \"16\"\n\"max.partition.fetch.bytes\" = \"16384\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut p = Pipeline::start(&cfg, &["--idle-exit", "1"]);
+    let status = p.wait(Duration::from_secs(120));
+    assert!(status.success(), "pipeline exit {status}");
+    assert_exactly_once(&data.join("lake"), produced);
+}
+
+/// The short form of `kafka-bench` (load_tests/kafka_bench.rs), so the harness
+/// behind docs/BENCHMARKS.md cannot rot: a tiny fill, one run of each consumer.
+#[test]
+fn kafka_bench_short_form() {
+    let Some(brokers) = kafka() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafka-bench"))
+            .args(["--brokers", &brokers, "--users", "100", "--days", "1"])
+            .args(["--partitions", "2", "--runs", "1", "--timeout-secs", "120"])
+            .arg("--out")
+            .arg(tmp.path()),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "| bare rdkafka BaseConsumer |",
+        "| musicaly pipeline |",
+        "| **pipeline / bare** |",
+    ] {
+        assert!(table.contains(row), "missing {row:?} in:\n{table}");
+    }
+}

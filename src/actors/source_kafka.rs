@@ -325,7 +325,7 @@ pub fn run(
         }
         if last_tick.elapsed() >= tick {
             last_tick = Instant::now();
-            let (pause, resume) = {
+            let (pause, resume, held_back) = {
                 let Ok(mut st) = ctx.state.lock() else { break };
                 let st = &mut *st;
                 let mut resume = Vec::new();
@@ -349,8 +349,16 @@ pub fn run(
                         st.to_pause.push(k.clone());
                     }
                 }
-                (std::mem::take(&mut st.to_pause), resume)
+                let held_back = st.open.values().any(|o| o.parked.is_some());
+                (std::mem::take(&mut st.to_pause), resume, held_back)
             };
+            // A paused partition delivers nothing because *we* hold it back, not
+            // because the topics are drained: that is not idleness. Without this,
+            // a slow lake (all partitions paused) made `idle_exit_secs` stop the
+            // run with data left to read.
+            if held_back {
+                last_message = Instant::now();
+            }
             // A partition parked and accepted within the same tick needs no change.
             let pause: Vec<Key> = pause.into_iter().filter(|k| !resume.contains(k)).collect();
             if !pause.is_empty() {
