@@ -276,10 +276,28 @@ struct ConfigArgs {
 }
 
 fn main() {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core);
+/// with decoders, lake writers, stream state and librdkafka threads freeing
+/// batch-sized buffers across threads, that kept up to twice the live memory
+/// resident and broke `pipeline.memory_limit_mb` (docs/BENCHMARKS.md, "Memory
+/// bound"). Two arenas cost no measurable throughput here. `MALLOC_ARENA_MAX`
+/// in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any
+        // other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 

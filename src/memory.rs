@@ -60,11 +60,12 @@ impl MemoryBudget {
         self.in_flight.load(Relaxed) < self.in_flight_limit
     }
 
-    /// Largest source batch worth cutting, in bytes: a sixteenth of the
-    /// in-flight budget, between 1 and 32 MiB, so that one partition cannot take
-    /// the whole budget with a single batch.
+    /// Largest source batch worth cutting, in bytes: 1/64 of the in-flight
+    /// budget, between 256 KiB and 32 MiB. Besides the reserved batches, each
+    /// partition holds one batch being filled and at most one parked batch, so
+    /// this keeps those (2 × partitions × this) small next to the budget.
     pub fn batch_max_bytes(&self) -> usize {
-        (self.in_flight_limit / 16).clamp(MIB, 32 * MIB)
+        (self.in_flight_limit / 64).clamp(MIB / 4, 32 * MIB)
     }
 
     /// Accounts `bytes` as in flight until the reservation is dropped. Always
@@ -130,7 +131,7 @@ mod tests {
         assert_eq!(b.in_flight_bytes(), 6 * MIB);
         drop(r2);
         assert_eq!(b.in_flight_bytes(), 0);
-        assert_eq!(b.batch_max_bytes(), MIB);
+        assert_eq!(b.batch_max_bytes(), MIB / 4);
     }
 
     #[test]

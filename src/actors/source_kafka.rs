@@ -9,9 +9,11 @@
 //!   the partition's mailbox is full the batch is parked and the partition is
 //!   *paused* in the consumer, and resumed once the parked batch is accepted. The
 //!   polling thread never blocks on a slow partition, other partitions keep
-//!   flowing. Memory: a batch cut from a partition holds a reservation of
-//!   `pipeline.memory_limit_mb` (see `memory.rs`) until it is in the lake, and is
-//!   parked (partition paused) while that budget is spent; librdkafka's prefetch
+//!   flowing. Memory: a batch handed to a partition actor holds a reservation of
+//!   `pipeline.memory_limit_mb` (see `memory.rs`) until it is in the lake; while
+//!   that budget is spent, batches are parked (at most one per partition, not
+//!   reserved, so parked batches can never starve the budget) and their
+//!   partitions paused; librdkafka's prefetch
 //!   (`queued.max.messages.kbytes`) gets an eighth of the limit.
 //! - **Rebalances**: before partitions are revoked (`pre_rebalance`, which runs on
 //!   the polling thread and holds up the rebalance), their open batches are
@@ -129,13 +131,12 @@ impl PipelineContext {
             let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
-                    for b in o
-                        .parked
-                        .take()
-                        .into_iter()
-                        .chain(take_batch(&mut o, &self.budget))
-                    {
-                        if o.handle.input.blocking_send(b).is_err() {
+                    for b in o.parked.take().into_iter().chain(take_batch(&mut o)) {
+                        if o.handle
+                            .input
+                            .blocking_send(reserved(b, &self.budget))
+                            .is_err()
+                        {
                             tracing::error!(source = %o.source, "partition actor stopped before its last batch");
                         }
                     }
@@ -170,14 +171,14 @@ impl PipelineContext {
     }
 }
 
-fn take_batch(o: &mut Open, budget: &Arc<MemoryBudget>) -> Option<SourceBatch> {
+fn take_batch(o: &mut Open) -> Option<SourceBatch> {
     if o.batch.is_empty() {
         return None;
     }
     let raw = o.batch.take();
     Some(SourceBatch {
         source: o.source.clone(),
-        reservation: Some(Arc::new(budget.reserve(raw.memory_bytes()))),
+        reservation: None,
         raw,
         read_at: o.started.take().unwrap_or_else(Instant::now),
     })
@@ -212,12 +213,20 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        // librdkafka's prefetch gets an eighth of pipeline.memory_limit_mb
-        // (kafka.properties, applied next, may override it).
+        // librdkafka's prefetch gets a sixteenth of pipeline.memory_limit_mb, and
+        // keeps fewer messages per partition than its default 100 000
+        // (kafka.properties, applied next, may override both).
         .set(
             "queued.max.messages.kbytes",
-            (spawner.budget.limit() / 8 / 1024)
+            (spawner.budget.limit() / 16 / 1024)
                 .clamp(1024, 2_097_151)
+                .to_string(),
+        )
+        .set("queued.min.messages", "10000")
+        .set(
+            "fetch.max.bytes",
+            (spawner.budget.limit() / 32)
+                .clamp(1 << 20, 52_428_800)
                 .to_string(),
         )
         .set("statistics.interval.ms", "5000")
@@ -334,9 +343,10 @@ pub fn run(
                         continue;
                     }
                     if let Some(b) = o.parked.take() {
-                        match o.handle.input.try_send(b) {
+                        match o.handle.input.try_send(reserved(b, &budget)) {
                             Ok(()) => resume.push(k.clone()),
-                            Err(TrySendError::Full(b)) => {
+                            Err(TrySendError::Full(mut b)) => {
+                                b.reservation = None;
                                 o.parked = Some(b);
                                 continue;
                             }
@@ -393,20 +403,27 @@ pub fn run(
     Ok(results)
 }
 
+/// The batch with its share of the memory budget, held until it is in the lake.
+fn reserved(mut b: SourceBatch, budget: &Arc<MemoryBudget>) -> SourceBatch {
+    b.reservation = Some(Arc::new(budget.reserve(b.raw.memory_bytes())));
+    b
+}
+
 /// Offers the open batch to the partition's actor. Returns false when the
 /// mailbox is full or the memory budget's in-flight share is spent: the batch is
-/// parked (holding its reservation) and the partition must be paused.
+/// parked and the partition must be paused.
 fn offer(o: &mut Open, budget: &Arc<MemoryBudget>) -> bool {
-    let Some(b) = take_batch(o, budget) else {
+    let Some(b) = take_batch(o) else {
         return true;
     };
     if !budget.has_room() {
         o.parked = Some(b);
         return false;
     }
-    match o.handle.input.try_send(b) {
+    match o.handle.input.try_send(reserved(b, budget)) {
         Ok(()) => true,
-        Err(TrySendError::Full(b)) => {
+        Err(TrySendError::Full(mut b)) => {
+            b.reservation = None;
             o.parked = Some(b);
             false
         }

@@ -563,11 +563,14 @@ impl PartitionFiles {
             std::collections::btree_map::Entry::Vacant(e) => {
                 let rel = rel();
                 let path = cx.lake.path(&rel);
+                // At most two parts in flight per file: memory per open file
+                // stays within a few parts.
                 let upload = object_store::buffered::BufWriter::with_capacity(
                     cx.lake.store.clone(),
                     path,
                     cx.policy.part_bytes,
-                );
+                )
+                .with_max_concurrency(2);
                 let writer = AsyncArrowWriter::try_new(
                     ParquetObjectWriter::from_buf_writer(upload),
                     rb.schema(),
@@ -662,7 +665,13 @@ impl PartitionFiles {
     }
 
     fn account(&mut self, cx: &Shared) {
-        let mem: usize = self.files.values().map(|f| f.writer.memory_size()).sum();
+        // The writer's row group being built, plus what its upload buffer may
+        // hold (encoded bytes not yet sent: at most a part).
+        let mem: usize = self
+            .files
+            .values()
+            .map(|f| f.writer.memory_size() + f.writer.bytes_written().min(cx.policy.part_bytes))
+            .sum();
         cx.budget.lake_adjust(self.mem, mem);
         self.mem = mem;
     }
