@@ -11,6 +11,7 @@
 //! it in. See [`super::merge`].
 
 use super::catalog::Catalog;
+use super::direct::Line;
 use super::model::Model;
 use super::{Dialect, Stream};
 use crate::event::Table;
@@ -88,6 +89,7 @@ pub struct UserRef {
     pub first: u32,
     pub last: u32,
     pub registration_ms: i64,
+    pub digits: UserDigits,
 }
 
 /// What varies per event; everything else is looked up in [`Tables`].
@@ -133,11 +135,14 @@ pub struct Tables {
     loc_single: Vec<Vec<u8>>,
     // per user agent
     ua: Vec<Vec<u8>>,
-    /// Per (location, user agent): the whole device part, one copy per message.
+    /// Per (location, user agent): the whole device part, one copy per
+    /// message, with its leading comma.
     device_bytes: Vec<u8>,
     device_off: Vec<u32>,
     n_ua: usize,
     // per song
+    /// `,"artist":..,"song":..,"duration":..` (the listen message starts
+    /// with it, its comma replaced by the brace).
     song_four: Vec<Vec<u8>>,
     artist_j: Vec<Vec<u8>>,
     title_j: Vec<Vec<u8>>,
@@ -152,6 +157,88 @@ pub struct Tables {
     first_kv: Vec<Vec<u8>>,
     /// `,"tag":"..."` or empty.
     tag: Vec<u8>,
+    // Fragments of the one-thread path (`encode_lines`), joined so that an
+    // event takes as few copies as possible.
+    /// Per state: `,"page":..,"auth":..,"method":..,"status":..,"level":..,"itemInSession":`.
+    pv_pre: Vec<Vec<u8>>,
+    /// Per state: `,"auth":..,"level":..,"itemInSession":`.
+    auth_level_pre: Vec<Vec<u8>>,
+    /// Per state: `,"level":..,"itemInSession":`.
+    level_pre: Vec<Vec<u8>>,
+    /// The tag, `}` and `\n`; the same after `,"success":true` / `false`.
+    end: Vec<u8>,
+    success_end: Vec<u8>,
+    failure_end: Vec<u8>,
+}
+
+/// Digits the one-thread path keeps formatted between events: a timestamp is
+/// shared by several events in a row, a session id by a session.
+pub struct Digits<'a> {
+    pub ts: &'a [u8],
+    pub sid: &'a [u8],
+}
+
+/// A user's id and registration time as digits, formatted once when the user
+/// is created (they are in most messages): byte 0 is the id's length (0: not
+/// cached, format them per event), then the id's digits, then from byte 11 the
+/// 13 digits of the registration time in ms.
+pub type UserDigits = [u8; 24];
+
+impl Tables {
+    /// The digits of a user's id and registration (see [`UserDigits`]).
+    pub fn user_digits(id: i64, registration_ms: i64) -> UserDigits {
+        let mut d = [0u8; 24];
+        let mut b = itoa::Buffer::new();
+        let id = b.format(id).as_bytes();
+        if id.len() <= 10 && (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms) {
+            d[0] = id.len() as u8;
+            d[1..1 + id.len()].copy_from_slice(id);
+            digits13(registration_ms as u64, &mut d[11..24]);
+        }
+        d
+    }
+}
+
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the last 2 * `out.len() / 2` decimal digits of `n`, zero-padded.
+#[inline]
+fn pairs(mut n: u64, out: &mut [u8]) {
+    for c in out.rchunks_exact_mut(2) {
+        let i = (n % 100) as usize * 2;
+        c.copy_from_slice(&PAIRS[i..i + 2]);
+        n /= 100;
+    }
+}
+
+/// The 13 digits of `n` (below 10^13, at least 10^12: epoch milliseconds from
+/// 2001 to 2286); cheaper than a general formatter since the width is known.
+#[inline]
+pub fn digits13(n: u64, out: &mut [u8]) {
+    let (hi, lo) = (n / 100_000_000, n % 100_000_000);
+    // hi has 5 digits: one, then two pairs.
+    out[0] = b'0' + (hi / 10_000) as u8;
+    pairs(hi % 10_000, &mut out[1..5]);
+    pairs(lo, &mut out[5..13]);
+}
+
+/// Appends `src`, a range of `bufs[from]`, to `bufs[to]` (the same buffer or
+/// another).
+#[inline]
+fn copy_between(bufs: &mut [Vec<u8>], from: usize, src: std::ops::Range<usize>, to: usize) {
+    if from == to {
+        bufs[to].extend_from_within(src);
+    } else if from < to {
+        let (a, b) = bufs.split_at_mut(to);
+        b[0].extend_from_slice(&a[from][src]);
+    } else {
+        let (a, b) = bufs.split_at_mut(from);
+        a[to].extend_from_slice(&b[0][src]);
+    }
 }
 
 fn js(v: &str) -> Vec<u8> {
@@ -209,6 +296,12 @@ impl Tables {
             last_kv: vec![],
             first_kv: vec![],
             tag: vec![],
+            pv_pre: vec![],
+            auth_level_pre: vec![],
+            level_pre: vec![],
+            end: vec![],
+            success_end: vec![],
+            failure_end: vec![],
         };
         for st in &model.states {
             let (page, auth, method, level) =
@@ -263,6 +356,7 @@ impl Tables {
         for l in 0..t.loc_a.len() {
             for u in 0..t.n_ua {
                 let d = &mut t.device_bytes;
+                d.push(b',');
                 d.extend_from_slice(&t.loc_a[l]);
                 d.extend_from_slice(b",\"userAgent\":");
                 d.extend_from_slice(&t.ua[u]);
@@ -275,7 +369,7 @@ impl Tables {
             let (a, s) = (js(&song.artist), js(&song.title));
             let mut d = Vec::new();
             float(&mut d, song.duration);
-            let mut f = Vec::new();
+            let mut f = vec![b','];
             kv(&mut f, "artist", &a);
             f.push(b',');
             kv(&mut f, "song", &s);
@@ -308,6 +402,16 @@ impl Tables {
             t.tag.extend_from_slice(b",\"tag\":");
             t.tag.extend_from_slice(&js(tag));
         }
+        const ITEM: &[u8] = b",\"itemInSession\":";
+        for i in 0..t.pv_state.len() {
+            t.pv_pre.push([b",", &t.pv_state[i][..], ITEM].concat());
+            t.auth_level_pre
+                .push([b",", &t.auth_level[i][..], ITEM].concat());
+            t.level_pre.push([b",", &t.level[i][..], ITEM].concat());
+        }
+        t.end = [&t.tag[..], b"}\n"].concat();
+        t.success_end = [b",\"success\":true", &t.tag[..], b"}\n"].concat();
+        t.failure_end = [b",\"success\":false", &t.tag[..], b"}\n"].concat();
         t
     }
 
@@ -357,7 +461,6 @@ impl Tables {
                 let h = sc.len();
                 sc.extend_from_slice(b",\"itemInSession\":");
                 int(sc, e.item as i64);
-                sc.push(b',');
                 self.device(sc, e);
                 self.user(sc, e);
                 let p = Shared {
@@ -383,6 +486,133 @@ impl Tables {
                     });
                 }
             }
+        }
+    }
+
+    /// The one-thread path: appends the event's messages as complete lines
+    /// (`\n` included) to `bufs`, `routes` giving the buffer of each stream
+    /// (the four topics, then the single stream), and records them in `lines`.
+    ///
+    /// The page view is written first, field by field; the other messages of
+    /// the event copy their shared parts (`"ts":T,"sessionId":S` and
+    /// everything from `itemInSession` to the user's fields) from it.
+    pub fn encode_lines(
+        &self,
+        e: &Ev,
+        d: &Digits<'_>,
+        bufs: &mut [Vec<u8>],
+        routes: &[usize; 5],
+        lines: &mut Vec<Line>,
+    ) {
+        if self.dialect == Dialect::Single {
+            let (i, stream) = (routes[4], Stream::Single);
+            let b = &mut bufs[i];
+            let start = b.len();
+            self.single(b, e, Some(d.sid));
+            b.push(b'\n');
+            lines.push(Line {
+                stream,
+                buf: i,
+                start,
+                end: b.len(),
+            });
+            return;
+        }
+        let pv = routes[Table::PageView.index()];
+        let b = &mut bufs[pv];
+        let start = b.len();
+        b.push(b'{');
+        let head = b.len();
+        b.extend_from_slice(b"\"ts\":");
+        b.extend_from_slice(d.ts);
+        b.extend_from_slice(b",\"sessionId\":");
+        b.extend_from_slice(d.sid);
+        let head_end = b.len();
+        b.extend_from_slice(&self.pv_pre[e.state]);
+        let tail = b.len();
+        int(b, e.item as i64);
+        self.device(b, e);
+        if let Some(u) = &e.user {
+            let n = u.digits[0] as usize;
+            if n > 0 {
+                b.extend_from_slice(b",\"userId\":");
+                b.extend_from_slice(&u.digits[1..1 + n]);
+                b.extend_from_slice(b",\"registration\":");
+                b.extend_from_slice(&u.digits[11..24]);
+            } else {
+                b.extend_from_slice(b",\"userId\":");
+                int(b, u.id);
+                b.extend_from_slice(b",\"registration\":");
+                int(b, u.registration_ms);
+            }
+            b.extend_from_slice(&self.last_kv[u.last as usize]);
+            b.extend_from_slice(&self.first_kv[u.first as usize]);
+        }
+        let tail_end = b.len();
+        if let Some(s) = e.song {
+            b.extend_from_slice(&self.song_four[s as usize]);
+        }
+        b.extend_from_slice(&self.end);
+        let end = b.len();
+        lines.push(Line {
+            stream: Stream::Topic(Table::PageView),
+            buf: pv,
+            start,
+            end,
+        });
+        if let Some(s) = e.song {
+            // `"artist":..,"song":..,"duration":..,` before the head.
+            let song = &self.song_four[s as usize];
+            let i = routes[Table::Listen.index()];
+            let start = bufs[i].len();
+            bufs[i].push(b'{');
+            bufs[i].extend_from_slice(&song[1..]);
+            bufs[i].push(b',');
+            copy_between(bufs, pv, head..head_end, i);
+            bufs[i].extend_from_slice(&self.auth_level_pre[e.state]);
+            copy_between(bufs, pv, tail..tail_end, i);
+            bufs[i].extend_from_slice(&self.end);
+            lines.push(Line {
+                stream: Stream::Topic(Table::Listen),
+                buf: i,
+                start,
+                end: bufs[i].len(),
+            });
+        }
+        // Auth and status change: `{`, the head, the state's fields, the
+        // tail, what ends the message.
+        let shared = (pv, head..head_end, tail..tail_end);
+        let other = |bufs: &mut [Vec<u8>],
+                     lines: &mut Vec<Line>,
+                     table: Table,
+                     fields: &[u8],
+                     fin: &[u8]| {
+            let i = routes[table.index()];
+            let start = bufs[i].len();
+            bufs[i].push(b'{');
+            copy_between(bufs, shared.0, shared.1.clone(), i);
+            bufs[i].extend_from_slice(fields);
+            copy_between(bufs, shared.0, shared.2.clone(), i);
+            bufs[i].extend_from_slice(fin);
+            lines.push(Line {
+                stream: Stream::Topic(table),
+                buf: i,
+                start,
+                end: bufs[i].len(),
+            });
+        };
+        if e.after_login {
+            let fin = if self.success[e.state] {
+                &self.success_end
+            } else {
+                &self.failure_end
+            };
+            let f = &self.level_pre[e.state];
+            other(bufs, lines, Table::Auth, f, fin);
+        }
+        if self.status_change[e.state] {
+            let f = &self.auth_level_pre[e.state];
+            other(bufs, lines, Table::StatusChange, f, &self.end);
         }
     }
 
@@ -428,7 +658,6 @@ impl Tables {
         buf.extend_from_slice(&self.pv_state[e.state]);
         buf.extend_from_slice(p.tail);
         if let Some(s) = e.song {
-            buf.push(b',');
             buf.extend_from_slice(&self.song_four[s as usize]);
         }
         buf.extend_from_slice(&self.tag);
@@ -439,7 +668,7 @@ impl Tables {
     /// `listen_events`: NextSong pages.
     fn listen(&self, buf: &mut Vec<u8>, p: &Shared<'_>, song: usize, state: usize) -> usize {
         buf.push(b'{');
-        buf.extend_from_slice(&self.song_four[song]);
+        buf.extend_from_slice(&self.song_four[song][1..]);
         buf.push(b',');
         let sid = Self::head(buf, p);
         buf.push(b',');

@@ -84,15 +84,11 @@ pub trait Emit {
     fn finish(&mut self) -> Result<(), SimError> {
         Ok(())
     }
-    /// Outputs that write bytes lend their buffer for `stream`: the simulator
-    /// appends one message and its `\n`, then calls [`written`](Self::written).
-    /// None (the default): messages come through `emit`.
-    fn buffer(&mut self, _stream: Stream) -> Option<&mut Vec<u8>> {
+    /// Outputs that write bytes (files, stdout) lend their block writer: the
+    /// one-thread path then appends lines to its buffers without a call per
+    /// message (see [`direct`]). None (the default): messages come through `emit`.
+    fn blocks(&mut self) -> Option<&mut output::BlockWriter> {
         None
-    }
-    /// A message was appended to [`buffer`](Self::buffer): write out if full.
-    fn written(&mut self, _stream: Stream) -> Result<(), SimError> {
-        Ok(())
     }
     /// Makes what was emitted so far visible (called in `--continuous` mode
     /// before waiting for the wall clock, so buffered output is not held back).
@@ -229,9 +225,20 @@ impl Simulator {
         if o.threads <= 1 && pacer.is_none() {
             // One shard: straight into the output (see `direct`).
             let mut shard = Shard::new(ctx, 0, 1);
-            let mut d = direct::Direct::new(out, progress);
-            shard.fill(&mut d, usize::MAX);
-            let mut stats = d.finish()?;
+            let stats = match out.blocks() {
+                Some(b) => {
+                    let mut d = direct::Direct::new(b, progress);
+                    shard.fill(&mut d, usize::MAX);
+                    d.finish()
+                }
+                None => {
+                    let mut d = direct::Direct::new(direct::EmitLines::new(out), progress);
+                    shard.fill(&mut d, usize::MAX);
+                    d.finish()
+                }
+            };
+            let mut stats = stats?;
+            out.finish()?;
             stats.users = shard.stats.users;
             stats.churned = shard.stats.churned;
             self.stats = stats;

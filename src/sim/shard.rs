@@ -12,7 +12,7 @@
 use rand::Rng;
 
 use super::direct::EventSink;
-use super::encode::{Ev, UserRef};
+use super::encode::{Ev, Tables, UserDigits, UserRef};
 use super::queue::TimeQueue;
 use super::rng::{self, UserRng};
 use super::Ctx;
@@ -47,6 +47,8 @@ struct User {
     auth: u16,
     level: u16,
     after_login: bool,
+    /// Id and registration as digits: formatted once, written in most events.
+    digits: UserDigits,
 }
 
 /// New users arriving through growth: exponential gaps of mean
@@ -158,7 +160,9 @@ impl<'a> Shard<'a> {
             ctx.opts.start_ms - (back as i64) * 1000
         });
         self.stats.users += 1;
+        let id = ctx.opts.first_user_id + ordinal as i64;
         User {
+            digits: Tables::user_digits(id, registration_ms),
             rng: r,
             registration_ms,
             song_end_ms: 0,
@@ -262,6 +266,7 @@ impl<'a> Shard<'a> {
                     first: u.first,
                     last: u.last,
                     registration_ms: u.registration_ms,
+                    digits: u.digits,
                 }),
                 song,
                 after_login: u.after_login,
