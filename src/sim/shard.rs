@@ -86,7 +86,8 @@ pub struct Shard<'a> {
     index: u64,
     count: u64,
     users: Vec<User>,
-    /// Users by next event, in seconds since the start.
+    /// Users by next event, in seconds since the start, as local indices
+    /// (ordinal / count: the same order as ordinals, and dense).
     queue: TimeQueue,
     arrivals: Arrivals,
     pub stats: ShardStats,
@@ -125,7 +126,7 @@ impl<'a> Shard<'a> {
     fn advance_arrivals(&mut self) {
         while let Some((t, o)) = self.arrivals.next() {
             if o % self.count == self.index {
-                self.queue.push(self.second(t), o as u32);
+                self.queue.push(self.second(t), (o / self.count) as u32);
                 return;
             }
         }
@@ -194,7 +195,8 @@ impl<'a> Shard<'a> {
         let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
         let t = next_session_start(self.ctx, &mut u, from);
         self.users.push(u);
-        self.queue.push(self.second(t), ordinal as u32);
+        self.queue
+            .push(self.second(t), (ordinal / self.count) as u32);
     }
 
     /// Generates events into `batch` until it holds `max` events or the end time
@@ -202,15 +204,16 @@ impl<'a> Shard<'a> {
     pub fn fill<S: EventSink>(&mut self, batch: &mut S, max: usize) -> bool {
         let (start, end) = (self.ctx.opts.start_ms, self.ctx.opts.end_ms);
         loop {
-            let Some((s, ordinal)) = self.queue.peek() else {
+            let Some((s, local)) = self.queue.peek() else {
                 return false;
             };
+            let ordinal = (local as u64 * self.count + self.index) as u32;
             let t = start + s * 1000;
             if t >= end {
                 return false;
             }
             self.queue.pop();
-            if (ordinal as u64 / self.count) as usize == self.users.len() {
+            if local as usize == self.users.len() {
                 // An arrival: the user registers now and starts a session.
                 let ids = &self.ctx.model.ids;
                 let (a, l) = (ids.new_user_auth, ids.new_user_level);
@@ -218,8 +221,8 @@ impl<'a> Shard<'a> {
                 self.users.push(u);
                 self.advance_arrivals();
             }
-            if let Some(next) = self.step(t, ordinal, batch) {
-                self.queue.push(self.second(next), ordinal);
+            if let Some(next) = self.step(t, local as usize, ordinal, batch) {
+                self.queue.push(self.second(next), local);
             }
             if batch.taken() >= max {
                 return true;
@@ -233,10 +236,15 @@ impl<'a> Shard<'a> {
     /// The user's event at `t` (written when at or after the start); returns
     /// when its next event is, None when the user is gone (churned or stuck).
     #[inline]
-    fn step<S: EventSink>(&mut self, t: i64, ordinal: u32, batch: &mut S) -> Option<i64> {
+    fn step<S: EventSink>(
+        &mut self,
+        t: i64,
+        local: usize,
+        ordinal: u32,
+        batch: &mut S,
+    ) -> Option<i64> {
         let ctx = self.ctx;
         let model = &ctx.model;
-        let local = (ordinal as u64 / self.count) as usize;
         let u = &mut self.users[local];
         if u.state == NO_SESSION {
             let starts = model.ids.session_starts(u.auth, u.level);
@@ -317,11 +325,19 @@ impl<'a> Shard<'a> {
 /// from the rejected time.
 fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
     let cfg = &ctx.model.cfg;
+    // A start a second or more past the end is never written, nor is anything
+    // after it (every later candidate is later still): skip the rejection
+    // draws. The user's random stream differs afterwards, but it is not used
+    // again, so the output is the same.
+    let never = ctx.opts.end_ms.saturating_add(1000);
     let mut t = last_ms;
     for _ in 0..10_000 {
         let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
         let cand_s = super::calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
         let cand = cand_s * 1000 + t.rem_euclid(1000);
+        if cand >= never {
+            return cand.max(last_ms + 1000);
+        }
         let reject = ctx.off_days.rejection(
             cand_s,
             cfg.weekend_damping,
