@@ -10,7 +10,7 @@
 //! buffers of our own ([`EmitLines`]).
 
 use super::encode::{digits13, Batch, Digits, Ev, Tables};
-use super::merge::{Progress, SessionIds};
+use super::merge::{Progress, SessionDigits};
 use super::output::BlockWriter;
 use super::{Emit, SimError, SimStats, Stream};
 use crate::event::Table;
@@ -129,12 +129,12 @@ pub struct Direct<L: Lines> {
     lines: L,
     /// The buffer of each stream (the four topics, then the single stream).
     routes: [usize; 5],
-    sessions: SessionIds,
-    /// The digits of the last timestamp written: events come in time order,
-    /// a few per simulated second.
+    sessions: SessionDigits,
+    /// The last timestamp written, and `{"ts":T,"sessionId":` for it: events
+    /// come in time order, a few per simulated second.
     ts: i64,
-    ts_digits: [u8; 20],
-    ts_len: usize,
+    head: [u8; 40],
+    head_len: usize,
     /// The event's messages.
     msgs: Vec<Line>,
     pub stats: SimStats,
@@ -152,10 +152,10 @@ impl<L: Lines> Direct<L> {
         Direct {
             lines,
             routes,
-            sessions: SessionIds::default(),
+            sessions: SessionDigits::default(),
             ts: i64::MIN,
-            ts_digits: [0; 20],
-            ts_len: 0,
+            head: [0; 40],
+            head_len: 0,
             msgs: Vec::with_capacity(4),
             stats: SimStats::default(),
             progress,
@@ -180,24 +180,28 @@ impl<L: Lines> Direct<L> {
 impl<L: Lines> EventSink for Direct<L> {
     #[inline]
     fn event(&mut self, tables: &Tables, ev: &Ev, ordinal: u32, serial: u32, key: i64) {
-        let sid = self.sessions.id(ordinal, serial);
-        let mut sid_digits = itoa::Buffer::new();
-        let sid = sid_digits.format(sid).as_bytes();
         if ev.ts != self.ts {
             self.ts = ev.ts;
+            const TS: &[u8] = b"{\"ts\":";
+            const SID: &[u8] = b",\"sessionId\":";
+            let h = &mut self.head;
+            h[..TS.len()].copy_from_slice(TS);
+            let mut at = TS.len();
             if (1_000_000_000_000..10_000_000_000_000).contains(&ev.ts) {
-                digits13(ev.ts as u64, &mut self.ts_digits[..13]);
-                self.ts_len = 13;
+                digits13(ev.ts as u64, &mut h[at..at + 13]);
+                at += 13;
             } else {
                 let mut b = itoa::Buffer::new();
                 let d = b.format(ev.ts).as_bytes();
-                self.ts_digits[..d.len()].copy_from_slice(d);
-                self.ts_len = d.len();
+                h[at..at + d.len()].copy_from_slice(d);
+                at += d.len();
             }
+            h[at..at + SID.len()].copy_from_slice(SID);
+            self.head_len = at + SID.len();
         }
         let digits = Digits {
-            ts: &self.ts_digits[..self.ts_len],
-            sid,
+            head: &self.head[..self.head_len],
+            sid: self.sessions.digits(ordinal, serial),
         };
         self.msgs.clear();
         tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);

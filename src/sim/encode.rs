@@ -171,29 +171,37 @@ pub struct Tables {
     failure_end: Vec<u8>,
 }
 
-/// Digits the one-thread path keeps formatted between events: a timestamp is
+/// What the one-thread path keeps formatted between events: a timestamp is
 /// shared by several events in a row, a session id by a session.
 pub struct Digits<'a> {
-    pub ts: &'a [u8],
+    /// `{"ts":T,"sessionId":`
+    pub head: &'a [u8],
     pub sid: &'a [u8],
 }
 
-/// A user's id and registration time as digits, formatted once when the user
-/// is created (they are in most messages): byte 0 is the id's length (0: not
-/// cached, format them per event), then the id's digits, then from byte 11 the
-/// 13 digits of the registration time in ms.
-pub type UserDigits = [u8; 24];
+/// A user's `N,"registration":R` (id and registration time), formatted once
+/// when the user is created since most messages carry it: byte 0 is its
+/// length (0: too long to cache, format per event), then the bytes.
+pub type UserDigits = [u8; 40];
 
 impl Tables {
-    /// The digits of a user's id and registration (see [`UserDigits`]).
+    /// The user's cached fields (see [`UserDigits`]).
     pub fn user_digits(id: i64, registration_ms: i64) -> UserDigits {
-        let mut d = [0u8; 24];
-        let mut b = itoa::Buffer::new();
-        let id = b.format(id).as_bytes();
-        if id.len() <= 10 && (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms) {
-            d[0] = id.len() as u8;
-            d[1..1 + id.len()].copy_from_slice(id);
-            digits13(registration_ms as u64, &mut d[11..24]);
+        let mut d = [0u8; 40];
+        let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let parts: [&[u8]; 3] = [
+            a.format(id).as_bytes(),
+            b",\"registration\":",
+            b.format(registration_ms).as_bytes(),
+        ];
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n < d.len() {
+            d[0] = n as u8;
+            let mut at = 1;
+            for p in parts {
+                d[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
         }
         d
     }
@@ -224,6 +232,24 @@ pub fn digits13(n: u64, out: &mut [u8]) {
     out[0] = b'0' + (hi / 10_000) as u8;
     pairs(hi % 10_000, &mut out[1..5]);
     pairs(lo, &mut out[5..13]);
+}
+
+/// Appends `n`: most are item numbers in a session, below 1000, written
+/// with two-digit table lookups instead of a general formatter.
+#[inline]
+fn small(b: &mut Vec<u8>, n: u32) {
+    if n < 10 {
+        b.push(b'0' + n as u8);
+    } else if n < 100 {
+        let i = n as usize * 2;
+        b.extend_from_slice(&PAIRS[i..i + 2]);
+    } else if n < 1000 {
+        let i = (n % 100) as usize * 2;
+        b.push(b'0' + (n / 100) as u8);
+        b.extend_from_slice(&PAIRS[i..i + 2]);
+    } else {
+        int(b, n as i64);
+    }
 }
 
 /// Appends `src`, a range of `bufs[from]`, to `bufs[to]` (the same buffer or
@@ -521,24 +547,19 @@ impl Tables {
         let pv = routes[Table::PageView.index()];
         let b = &mut bufs[pv];
         let start = b.len();
-        b.push(b'{');
-        let head = b.len();
-        b.extend_from_slice(b"\"ts\":");
-        b.extend_from_slice(d.ts);
-        b.extend_from_slice(b",\"sessionId\":");
+        b.extend_from_slice(d.head);
+        let head = start + 1;
         b.extend_from_slice(d.sid);
         let head_end = b.len();
         b.extend_from_slice(&self.pv_pre[e.state]);
         let tail = b.len();
-        int(b, e.item as i64);
+        small(b, e.item);
         self.device(b, e);
         if let Some(u) = &e.user {
             let n = u.digits[0] as usize;
             if n > 0 {
                 b.extend_from_slice(b",\"userId\":");
                 b.extend_from_slice(&u.digits[1..1 + n]);
-                b.extend_from_slice(b",\"registration\":");
-                b.extend_from_slice(&u.digits[11..24]);
             } else {
                 b.extend_from_slice(b",\"userId\":");
                 int(b, u.id);

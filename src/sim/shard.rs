@@ -285,7 +285,7 @@ impl<'a> Shard<'a> {
         u.auth = model.ids.state_auth[si];
         u.level = model.ids.state_level[si];
         let x: f64 = u.rng.random();
-        let next = state.next.iter().find(|(c, _)| x < *c).map(|n| n.1);
+        let next = state.transition(x);
         if let Some(s) = song {
             u.song_end_ms = t + (ctx.catalog.songs[s as usize].duration as i64) * 1000;
         }
