@@ -17,7 +17,7 @@ use crate::event::Table;
 
 /// What the generator hands an event to.
 pub trait EventSink {
-    fn event(&mut self, tables: &Tables, ev: &Ev, ordinal: u32, serial: u32, key: i64);
+    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64);
     /// Events taken so far (a batch's fill level).
     fn taken(&self) -> usize;
     /// An output error happened: stop generating.
@@ -28,7 +28,7 @@ pub trait EventSink {
 
 impl EventSink for Batch {
     #[inline]
-    fn event(&mut self, tables: &Tables, ev: &Ev, ordinal: u32, serial: u32, key: i64) {
+    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64) {
         tables.encode(ev, ordinal, serial, key, self);
     }
     #[inline]
@@ -179,7 +179,7 @@ impl<L: Lines> Direct<L> {
 
 impl<L: Lines> EventSink for Direct<L> {
     #[inline]
-    fn event(&mut self, tables: &Tables, ev: &Ev, ordinal: u32, serial: u32, key: i64) {
+    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64) {
         if ev.ts != self.ts {
             self.ts = ev.ts;
             const TS: &[u8] = b"{\"ts\":";

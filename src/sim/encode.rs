@@ -84,23 +84,23 @@ impl MsgSink for Batch {
 
 /// The user fields of an event whose auth shows details.
 #[derive(Debug, Clone, Copy)]
-pub struct UserRef {
+pub struct UserRef<'a> {
     pub id: i64,
     pub first: u32,
     pub last: u32,
     pub registration_ms: i64,
-    pub digits: UserDigits,
+    pub digits: &'a UserDigits,
 }
 
 /// What varies per event; everything else is looked up in [`Tables`].
 #[derive(Debug, Clone, Copy)]
-pub struct Ev {
+pub struct Ev<'a> {
     pub ts: i64,
     pub state: usize,
     pub item: u32,
     pub location: u32,
     pub user_agent: u32,
-    pub user: Option<UserRef>,
+    pub user: Option<UserRef<'a>>,
     pub song: Option<u32>,
     /// The previous event of the session was a Login page: also an auth event.
     pub after_login: bool,
@@ -449,7 +449,7 @@ impl Tables {
 
     /// Appends the event's messages to the batch, the session id left as a hole
     /// for the merge to fill.
-    pub fn encode(&self, e: &Ev, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
+    pub fn encode(&self, e: &Ev<'_>, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
         let mut scratch = std::mem::take(&mut b.scratch);
         self.encode_to(e, None, &mut scratch, b);
         b.scratch = scratch;
@@ -466,7 +466,7 @@ impl Tables {
     /// digits) they are complete, else the id's place is reported to the sink.
     pub fn encode_to<S: MsgSink>(
         &self,
-        e: &Ev,
+        e: &Ev<'_>,
         sid: Option<&[u8]>,
         scratch: &mut Vec<u8>,
         sink: &mut S,
@@ -524,7 +524,7 @@ impl Tables {
     /// everything from `itemInSession` to the user's fields) from it.
     pub fn encode_lines(
         &self,
-        e: &Ev,
+        e: &Ev<'_>,
         d: &Digits<'_>,
         bufs: &mut [Vec<u8>],
         routes: &[usize; 5],
@@ -672,7 +672,7 @@ impl Tables {
     }
 
     /// `page_view_events`: every event.
-    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev, p: &Shared<'_>) -> usize {
+    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev<'_>, p: &Shared<'_>) -> usize {
         buf.push(b'{');
         let sid = Self::head(buf, p);
         buf.push(b',');
@@ -733,7 +733,7 @@ impl Tables {
 
     /// The single-stream dialect: 18 keys in sorted order, nulls where hidden,
     /// `length`, `location` ("City, ST"), `userId` a string, `registration` a float.
-    fn single(&self, buf: &mut Vec<u8>, e: &Ev, sid_digits: Option<&[u8]>) -> usize {
+    fn single(&self, buf: &mut Vec<u8>, e: &Ev<'_>, sid_digits: Option<&[u8]>) -> usize {
         const NULL: &[u8] = b"null";
         let u = e.user.as_ref();
         let song = e.song.map(|s| s as usize);

@@ -81,6 +81,17 @@ impl Arrivals {
     }
 }
 
+/// The sink of the look-back, whose events are never written.
+struct NoEvents;
+
+impl EventSink for NoEvents {
+    #[inline]
+    fn event(&mut self, _: &Tables, _: &Ev<'_>, _: u32, _: u32, _: i64) {}
+    fn taken(&self) -> usize {
+        0
+    }
+}
+
 pub struct Shard<'a> {
     ctx: &'a Ctx,
     index: u64,
@@ -193,10 +204,22 @@ impl<'a> Shard<'a> {
         let gap = self.ctx.model.cfg.session_gap;
         let lookback = rng::exp(&mut u.rng, u.beta as f64) + gap;
         let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
-        let t = next_session_start(self.ctx, &mut u, from);
+        let mut t = next_session_start(self.ctx, &mut u, from);
         self.users.push(u);
-        self.queue
-            .push(self.second(t), (ordinal / self.count) as u32);
+        let local = self.users.len() - 1;
+        // The look-back runs here, user by user, rather than through the
+        // queue: nothing before the start is written and a user draws only
+        // from its own stream, so the order users take their steps in before
+        // the start changes nothing (the queue's order matters only for what
+        // is written). About a fifth of a week's steps, for less work each.
+        while t < self.ctx.opts.start_ms {
+            match self.step(t, local, ordinal as u32, &mut NoEvents) {
+                Some(next) => t = next,
+                // Churned or stuck before the start: never queued.
+                None => return,
+            }
+        }
+        self.queue.push(self.second(t), local as u32);
     }
 
     /// Generates events into `batch` until it holds `max` events or the end time
@@ -274,7 +297,7 @@ impl<'a> Shard<'a> {
                     first: u.first,
                     last: u.last,
                     registration_ms: u.registration_ms,
-                    digits: u.digits,
+                    digits: &u.digits,
                 }),
                 song,
                 after_login: u.after_login,
