@@ -199,9 +199,12 @@ impl<L: Lines> EventSink for Direct<L> {
             h[at..at + SID.len()].copy_from_slice(SID);
             self.head_len = at + SID.len();
         }
+        let (sid, sid_len) = self.sessions.digits(ordinal, serial);
         let digits = Digits {
-            head: &self.head[..self.head_len],
-            sid: self.sessions.digits(ordinal, serial),
+            head: &self.head,
+            head_len: self.head_len,
+            sid,
+            sid_len,
         };
         self.msgs.clear();
         tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);

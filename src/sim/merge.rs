@@ -70,9 +70,10 @@ impl Default for SessionDigits {
 
 impl SessionDigits {
     /// The digits of the id of session `serial` of user `ordinal` (ids as
-    /// [`SessionIds::id`] gives them).
+    /// [`SessionIds::id`] gives them): the first `n` bytes of the array
+    /// returned with `n`.
     #[inline]
-    pub fn digits(&mut self, ordinal: u32, serial: u32) -> &[u8] {
+    pub fn digits(&mut self, ordinal: u32, serial: u32) -> (&[u8; 19], usize) {
         let o = ordinal as usize;
         if o >= self.slots.len() {
             self.slots.resize(o + 1, (0, 0, [0; 19]));
@@ -86,7 +87,7 @@ impl SessionDigits {
             slot.2[..d.len()].copy_from_slice(d);
             self.next += 1;
         }
-        &slot.2[..slot.1 as usize]
+        (&slot.2, slot.1 as usize)
     }
 
     /// Sessions given an id so far.
