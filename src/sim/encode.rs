@@ -271,6 +271,18 @@ fn small(b: &mut Vec<u8>, n: u32) {
     }
 }
 
+/// Two different buffers of `bufs`: `a` to write, `b` to read.
+#[inline]
+fn two(bufs: &mut [Vec<u8>], a: usize, b: usize) -> (&mut Vec<u8>, &Vec<u8>) {
+    if a < b {
+        let (x, y) = bufs.split_at_mut(b);
+        (&mut x[a], &y[0])
+    } else {
+        let (x, y) = bufs.split_at_mut(a);
+        (&mut y[0], &x[b])
+    }
+}
+
 /// Appends `src`, a range of `bufs[from]`, to `bufs[to]` (the same buffer or
 /// another).
 #[inline]
@@ -601,17 +613,20 @@ impl Tables {
             end,
         });
         if let Some(s) = e.song {
-            // `"artist":..,"song":..,"duration":..,` before the head.
+            // `{"artist":..,"song":..,"duration":..,`, the head (from the
+            // cached digits: cheaper than a copy from the page view), the
+            // state's fields, the tail.
             let song = &self.song_four[s as usize];
             let i = routes[Table::Listen.index()];
-            let start = bufs[i].len();
-            bufs[i].push(b'{');
-            bufs[i].extend_from_slice(&song[1..]);
-            bufs[i].push(b',');
-            copy_between(bufs, pv, head..head_end, i);
-            bufs[i].extend_from_slice(&self.auth_level_pre[e.state]);
-            copy_between(bufs, pv, tail..tail_end, i);
-            bufs[i].extend_from_slice(&self.end);
+            let start;
+            if i == pv {
+                start = bufs[i].len();
+                self.listen_line(&mut bufs[i], song, d, e.state, None, tail..tail_end);
+            } else {
+                let (l, p) = two(bufs, i, pv);
+                start = l.len();
+                self.listen_line(l, song, d, e.state, Some(p), tail..tail_end);
+            }
             lines.push(Line {
                 stream: Stream::Topic(Table::Listen),
                 buf: i,
@@ -619,20 +634,57 @@ impl Tables {
                 end: bufs[i].len(),
             });
         }
-        // Auth and status change: `{`, the head, the state's fields, the
-        // tail, what ends the message.
-        let shared = (pv, head..head_end, tail..tail_end);
-        let other = |bufs: &mut [Vec<u8>],
-                     lines: &mut Vec<Line>,
-                     table: Table,
-                     fields: &[u8],
-                     fin: &[u8]| {
+        if e.after_login || self.status_change[e.state] {
+            self.rare_lines(e, bufs, routes, lines, (head..head_end, tail..tail_end));
+        }
+    }
+
+    /// The listen message into `l`; the tail is copied from the page view,
+    /// in `pv`, or in `l` itself when both streams share a buffer.
+    #[inline]
+    fn listen_line(
+        &self,
+        l: &mut Vec<u8>,
+        song: &[u8],
+        d: &Digits<'_>,
+        state: usize,
+        pv: Option<&Vec<u8>>,
+        tail: std::ops::Range<usize>,
+    ) {
+        l.push(b'{');
+        l.extend_from_slice(&song[1..]);
+        l.push(b',');
+        put_window::<32>(l, &d.head[1..], d.head_len - 1);
+        put_window::<16>(l, d.sid, d.sid_len);
+        l.extend_from_slice(&self.auth_level_pre[state]);
+        match pv {
+            Some(p) => l.extend_from_slice(&p[tail]),
+            None => l.extend_from_within(tail),
+        }
+        l.extend_from_slice(&self.end);
+    }
+
+    /// Auth and status change messages (one event in seventy): `{`, the
+    /// head, the state's fields, the tail, what ends the message, the head
+    /// and tail copied from the page view.
+    #[cold]
+    #[inline(never)]
+    fn rare_lines(
+        &self,
+        e: &Ev<'_>,
+        bufs: &mut [Vec<u8>],
+        routes: &[usize; 5],
+        lines: &mut Vec<Line>,
+        (head, tail): (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) {
+        let pv = routes[Table::PageView.index()];
+        let mut other = |table: Table, fields: &[u8], fin: &[u8]| {
             let i = routes[table.index()];
             let start = bufs[i].len();
             bufs[i].push(b'{');
-            copy_between(bufs, shared.0, shared.1.clone(), i);
+            copy_between(bufs, pv, head.clone(), i);
             bufs[i].extend_from_slice(fields);
-            copy_between(bufs, shared.0, shared.2.clone(), i);
+            copy_between(bufs, pv, tail.clone(), i);
             bufs[i].extend_from_slice(fin);
             lines.push(Line {
                 stream: Stream::Topic(table),
@@ -647,12 +699,14 @@ impl Tables {
             } else {
                 &self.failure_end
             };
-            let f = &self.level_pre[e.state];
-            other(bufs, lines, Table::Auth, f, fin);
+            other(Table::Auth, &self.level_pre[e.state], fin);
         }
         if self.status_change[e.state] {
-            let f = &self.auth_level_pre[e.state];
-            other(bufs, lines, Table::StatusChange, f, &self.end);
+            other(
+                Table::StatusChange,
+                &self.auth_level_pre[e.state],
+                &self.end,
+            );
         }
     }
 
