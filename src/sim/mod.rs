@@ -158,6 +158,9 @@ pub struct Ctx {
     pub tables: Tables,
     pub off_days: calendar::OffDays,
     pub opts: SimOptions,
+    /// Per song: its duration in whole seconds, times 1000 (as the engine
+    /// adds it to a time), converted once rather than per song played.
+    pub song_ms: Vec<i64>,
 }
 
 pub struct Simulator {
@@ -202,8 +205,14 @@ impl Simulator {
         let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
         // Initial users look back before the start (a session gap or so).
         let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
+        let song_ms = catalog
+            .songs
+            .iter()
+            .map(|s| (s.duration as i64).saturating_mul(1000))
+            .collect();
         Ok(Simulator {
             ctx: Ctx {
+                song_ms,
                 model,
                 catalog,
                 tables,

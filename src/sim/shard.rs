@@ -310,7 +310,7 @@ impl<'a> Shard<'a> {
         let x: f64 = u.rng.random();
         let next = state.transition(x);
         if let Some(s) = song {
-            u.song_end_ms = t + (ctx.catalog.songs[s as usize].duration as i64) * 1000;
+            u.song_end_ms = t + ctx.song_ms[s as usize];
         }
         match next {
             Some(ns) => {
