@@ -69,12 +69,21 @@ impl TimeQueue {
     /// already being served (or earlier) joins the current bucket in order.
     #[inline]
     pub fn push(&mut self, s: i64, ordinal: u32) {
+        if s > self.cur && s < self.cur + RING as i64 {
+            self.ring_push(s, ordinal);
+        } else {
+            self.push_other(s, ordinal);
+        }
+    }
+
+    /// The cases of [`push`](Self::push) other than the ring (the current
+    /// second, and beyond the ring), kept out of the inlined path.
+    #[inline(never)]
+    fn push_other(&mut self, s: i64, ordinal: u32) {
         if s <= self.cur {
             let tail = &self.current[self.pos..];
             let i = self.pos + tail.partition_point(|&o| o < ordinal);
             self.current.insert(i, ordinal);
-        } else if s < self.cur + RING as i64 {
-            self.ring_push(s, ordinal);
         } else {
             self.far.push(Reverse((s, ordinal)));
         }
