@@ -867,3 +867,54 @@ impl Tables {
         sid
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_width_and_small_numbers_match_the_general_formatter() {
+        let mut d = [0u8; 13];
+        for n in [
+            1_000_000_000_000u64,
+            1_793_577_600_123,
+            9_999_999_999_999,
+            4_000_000_000_009,
+        ] {
+            digits13(n, &mut d);
+            assert_eq!(&d[..], n.to_string().as_bytes());
+        }
+        for n in (0..2000).chain([9_999, 123_456, u32::MAX]) {
+            let mut b = b"x".to_vec();
+            small(&mut b, n);
+            assert_eq!(&b[1..], n.to_string().as_bytes(), "{n}");
+        }
+    }
+
+    #[test]
+    fn user_digits_hold_the_id_and_registration() {
+        let d = Tables::user_digits(42, 1_793_577_600_000);
+        let n = d[0] as usize;
+        assert_eq!(&d[1..1 + n], b"42,\"registration\":1793577600000");
+        // Too long to cache: length 0, formatted per event instead.
+        assert_eq!(Tables::user_digits(i64::MAX, i64::MIN)[0], 0);
+    }
+
+    #[test]
+    fn put_window_appends_exactly_n_bytes() {
+        let window = *b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
+        for n in 0..=window.len() {
+            let mut b = b"<".to_vec();
+            put_window::<16>(&mut b, &window, n);
+            put_window::<32>(&mut b, &window, n);
+            let mut want = b"<".to_vec();
+            want.extend_from_slice(&window[..n]);
+            want.extend_from_slice(&window[..n]);
+            assert_eq!(b, want, "{n}");
+        }
+        // A window shorter than N: an exact copy.
+        let mut b = vec![];
+        put_window::<32>(&mut b, b"abc", 2);
+        assert_eq!(b, b"ab");
+    }
+}

@@ -396,3 +396,82 @@ impl Emit for KafkaOutput {
             .map_err(|e| SimError::Output(format!("Kafka flush: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A sink whose bytes the test can read afterwards.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Failing;
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn blocks_keep_the_order_of_lines_and_route_streams() {
+        let (a, b) = (Shared::default(), Shared::default());
+        let mut w = BlockWriter::new(vec![a.clone(), b.clone()], |s| match s {
+            Stream::Topic(Table::Listen) => 1,
+            _ => 0,
+        })
+        .unwrap();
+        let pv = Stream::Topic(Table::PageView);
+        let listen = Stream::Topic(Table::Listen);
+        let mut want_a = Vec::new();
+        // Enough lines for several blocks, so buffers are handed over and reused.
+        for i in 0..40_000 {
+            let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 97));
+            w.line(pv, &[line.as_bytes()]).unwrap();
+            want_a.extend_from_slice(line.as_bytes());
+            want_a.push(b'\n');
+            if i % 10 == 0 {
+                w.line(listen, &[b"l", line.as_bytes()]).unwrap();
+            }
+            if i == 20_000 {
+                w.flush().unwrap();
+                assert_eq!(a.0.lock().unwrap().len(), want_a.len());
+            }
+        }
+        w.finish().unwrap();
+        assert_eq!(*a.0.lock().unwrap(), want_a);
+        assert_eq!(
+            b.0.lock().unwrap().iter().filter(|&&c| c == b'\n').count(),
+            4000
+        );
+    }
+
+    #[test]
+    fn a_write_error_comes_back_to_the_generator() {
+        let mut w = BlockWriter::new(vec![Failing], |_| 0).unwrap();
+        let big = vec![b'x'; BLOCK];
+        let mut r = Ok(());
+        for _ in 0..10 {
+            r = w.line(Stream::Single, &[&big]);
+            if r.is_err() {
+                break;
+            }
+        }
+        let e = r.and_then(|_| w.finish()).unwrap_err();
+        assert!(e.to_string().contains("disk full"), "{e}");
+    }
+}
