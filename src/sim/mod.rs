@@ -6,7 +6,8 @@
 //! (ts, user ordinal) order and assigns the global `sessionId`. Each user draws
 //! from its own random stream seeded from (seed, ordinal) ([`rng`]), so the output
 //! is a pure function of the options, byte for byte, whatever the thread count.
-//! Memory is per user (under 100 bytes) plus a few batches, never per event.
+//! Memory is per user (~150 bytes, most of it the user's state with its
+//! pre-formatted id and registration) plus a few batches, never per event.
 
 pub mod calendar;
 pub mod catalog;
