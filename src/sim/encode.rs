@@ -182,7 +182,7 @@ pub struct Tables {
 /// shared by several events in a row, a session id by a session.
 pub struct Digits<'a> {
     /// `{"ts":T,"sessionId":` in its first `head_len` bytes (the array is
-    /// longer, for [`put_window`]).
+    /// longer, for fixed-size copies).
     pub head: &'a [u8; 40],
     pub head_len: usize,
     /// The session id in its first `sid_len` bytes.
