@@ -574,7 +574,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             &a.single_topic,
             &a.topic_prefix,
         )?),
-        (None, true, None) => Box::new(sim::output::StdoutOutput::new()),
+        (None, true, None) => Box::new(sim::output::StdoutOutput::new()?),
         (None, false, Some(p)) if a.format == Dialect::Four => {
             Box::new(sim::output::FileOutput::directory(p)?)
         }

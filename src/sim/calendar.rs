@@ -79,6 +79,9 @@ pub fn weekend_rejection(t: i64, damping: f64, offset_min: f64, scale_min: f64) 
 pub struct OffDays {
     first_day: i64,
     off: Vec<bool>,
+    /// Per off day of the table: the run of off days around it, as the
+    /// search in [`rejection_with`] finds it (which the table saves).
+    runs: Vec<(i64, i64)>,
 }
 
 impl OffDays {
@@ -90,7 +93,15 @@ impl OffDays {
         let off = (first_day..=last_day.max(first_day))
             .map(is_off_day)
             .collect();
-        OffDays { first_day, off }
+        let mut t = OffDays {
+            first_day,
+            off,
+            runs: Vec::new(),
+        };
+        t.runs = (0..t.off.len() as i64)
+            .map(|i| run_around(first_day + i, |d| t.is_off(d)))
+            .collect();
+        t
     }
 
     #[inline]
@@ -104,7 +115,26 @@ impl OffDays {
     /// [`weekend_rejection`] with the table.
     #[inline]
     pub fn rejection(&self, t: i64, damping: f64, offset_min: f64, scale_min: f64) -> f64 {
-        rejection_with(t, damping, offset_min, scale_min, |d| self.is_off(d))
+        if damping <= 0.0 {
+            return 0.0;
+        }
+        let day = t.div_euclid(DAY);
+        let i = day - 1 - self.first_day;
+        if i < 0 || i + 3 > self.off.len() as i64 {
+            return rejection_with(t, damping, offset_min, scale_min, |d| self.is_off(d));
+        }
+        let i = i as usize;
+        // Most days have no off day next to them: no ramp.
+        if !(self.off[i] || self.off[i + 1] || self.off[i + 2]) {
+            return 0.0;
+        }
+        let mut best: f64 = 0.0;
+        for j in i..i + 3 {
+            if self.off[j] {
+                best = best.max(ramp(t, self.runs[j], offset_min, scale_min));
+            }
+        }
+        damping * best
     }
 }
 
@@ -119,30 +149,41 @@ fn rejection_with(
         return 0.0;
     }
     let day = t.div_euclid(DAY);
-    let off = offset_min * 60.0;
-    let scale = (scale_min * 60.0).max(1.0);
     let mut best: f64 = 0.0;
     // offset and scale are under a day in practice; look one day either side.
     for k in [day - 1, day, day + 1] {
         if !is_off_day(k) {
             continue;
         }
-        let mut start = k;
-        while start > k - 14 && is_off_day(start - 1) {
-            start -= 1;
-        }
-        let mut end = k + 1;
-        while end < k + 14 && is_off_day(end) {
-            end += 1;
-        }
-        let (s, e) = ((start * DAY) as f64, (end * DAY) as f64);
-        let tf = t as f64;
-        let g = ((tf - (s - off)) / scale)
-            .min(((e + off) - tf) / scale)
-            .clamp(0.0, 1.0);
-        best = best.max(g);
+        best = best.max(ramp(t, run_around(k, &is_off_day), offset_min, scale_min));
     }
     damping * best
+}
+
+/// The run of off days [start, end) around off day `k` (at most two weeks
+/// either side).
+fn run_around(k: i64, is_off_day: impl Fn(i64) -> bool) -> (i64, i64) {
+    let mut start = k;
+    while start > k - 14 && is_off_day(start - 1) {
+        start -= 1;
+    }
+    let mut end = k + 1;
+    while end < k + 14 && is_off_day(end) {
+        end += 1;
+    }
+    (start, end)
+}
+
+/// The trapezoid of one run of off days at `t`, from 0 to 1.
+#[inline]
+fn ramp(t: i64, (start, end): (i64, i64), offset_min: f64, scale_min: f64) -> f64 {
+    let off = offset_min * 60.0;
+    let scale = (scale_min * 60.0).max(1.0);
+    let (s, e) = ((start * DAY) as f64, (end * DAY) as f64);
+    let tf = t as f64;
+    ((tf - (s - off)) / scale)
+        .min(((e + off) - tf) / scale)
+        .clamp(0.0, 1.0)
 }
 
 #[cfg(test)]

@@ -6,11 +6,19 @@
 //! name its escaped string. An event is then a dozen `memcpy`s and three integer
 //! formats, which is what makes the simulator fast.
 //!
-//! The `sessionId` value is left out: its byte position is recorded, and the
-//! merge step (which assigns the global, increasing ids in output order) writes
-//! it in. See [`super::merge`].
+//! With several shards ([`Tables::encode`]) the `sessionId` value is left out:
+//! its byte position is recorded, and the merge step (which assigns the global,
+//! increasing ids in output order) writes it in. See [`super::merge`].
+//!
+//! With one ([`Tables::encode_lines`]) the messages are written as finished
+//! lines straight into the output's buffers, and what repeats across events is
+//! formatted once by the caller: the `{"ts":T,"sessionId":` head per distinct
+//! timestamp, the session id per session, the user's id and registration per
+//! user. An event is then about ten `memcpy`s, a few fixed-size copies and one
+//! small integer (`itemInSession`).
 
 use super::catalog::Catalog;
+use super::direct::Line;
 use super::model::Model;
 use super::{Dialect, Stream};
 use crate::event::Table;
@@ -83,22 +91,23 @@ impl MsgSink for Batch {
 
 /// The user fields of an event whose auth shows details.
 #[derive(Debug, Clone, Copy)]
-pub struct UserRef {
+pub struct UserRef<'a> {
     pub id: i64,
     pub first: u32,
     pub last: u32,
     pub registration_ms: i64,
+    pub digits: &'a UserDigits,
 }
 
 /// What varies per event; everything else is looked up in [`Tables`].
 #[derive(Debug, Clone, Copy)]
-pub struct Ev {
+pub struct Ev<'a> {
     pub ts: i64,
     pub state: usize,
     pub item: u32,
     pub location: u32,
     pub user_agent: u32,
-    pub user: Option<UserRef>,
+    pub user: Option<UserRef<'a>>,
     pub song: Option<u32>,
     /// The previous event of the session was a Login page: also an auth event.
     pub after_login: bool,
@@ -133,11 +142,14 @@ pub struct Tables {
     loc_single: Vec<Vec<u8>>,
     // per user agent
     ua: Vec<Vec<u8>>,
-    /// Per (location, user agent): the whole device part, one copy per message.
+    /// Per (location, user agent): the whole device part, one copy per
+    /// message, with its leading comma.
     device_bytes: Vec<u8>,
     device_off: Vec<u32>,
     n_ua: usize,
     // per song
+    /// `,"artist":..,"song":..,"duration":..` (the listen message starts
+    /// with it, its comma replaced by the brace).
     song_four: Vec<Vec<u8>>,
     artist_j: Vec<Vec<u8>>,
     title_j: Vec<Vec<u8>>,
@@ -152,6 +164,145 @@ pub struct Tables {
     first_kv: Vec<Vec<u8>>,
     /// `,"tag":"..."` or empty.
     tag: Vec<u8>,
+    // Fragments of the one-thread path (`encode_lines`), joined so that an
+    // event takes as few copies as possible.
+    /// Per state: `,"page":..,"auth":..,"method":..,"status":..,"level":..,"itemInSession":`.
+    pv_pre: Vec<Vec<u8>>,
+    /// Per state: `,"auth":..,"level":..,"itemInSession":`.
+    auth_level_pre: Vec<Vec<u8>>,
+    /// Per state: `,"level":..,"itemInSession":`.
+    level_pre: Vec<Vec<u8>>,
+    /// The tag, `}` and `\n`; the same after `,"success":true` / `false`.
+    end: Vec<u8>,
+    success_end: Vec<u8>,
+    failure_end: Vec<u8>,
+}
+
+/// What the one-thread path keeps formatted between events: a timestamp is
+/// shared by several events in a row, a session id by a session.
+pub struct Digits<'a> {
+    /// `{"ts":T,"sessionId":` in its first `head_len` bytes (the array is
+    /// longer, for fixed-size copies).
+    pub head: &'a [u8; 40],
+    pub head_len: usize,
+    /// The session id in its first `sid_len` bytes.
+    pub sid: &'a [u8; 19],
+    pub sid_len: usize,
+}
+
+/// Appends the first `n` bytes of `window`. With `n` at most `N` (and the
+/// window that long) it copies `N` bytes and cuts the excess: a fixed-size
+/// copy is inlined, where one of the exact length calls `memcpy` (three
+/// calls an event saved, for the head, the session id and the user's id).
+#[inline(always)]
+fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
+    if n <= N && window.len() >= N {
+        let start = b.len();
+        b.extend_from_slice(&window[..N]);
+        b.truncate(start + n);
+    } else {
+        b.extend_from_slice(&window[..n.min(window.len())]);
+    }
+}
+
+/// A user's `N,"registration":R` (id and registration time), formatted once
+/// when the user is created since most messages carry it: byte 0 is its
+/// length (0: too long to cache, format per event), then the bytes.
+pub type UserDigits = [u8; 40];
+
+impl Tables {
+    /// The user's cached fields (see [`UserDigits`]).
+    pub fn user_digits(id: i64, registration_ms: i64) -> UserDigits {
+        let mut d = [0u8; 40];
+        let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let parts: [&[u8]; 3] = [
+            a.format(id).as_bytes(),
+            b",\"registration\":",
+            b.format(registration_ms).as_bytes(),
+        ];
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n < d.len() {
+            d[0] = n as u8;
+            let mut at = 1;
+            for p in parts {
+                d[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+        }
+        d
+    }
+}
+
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the last 2 * `out.len() / 2` decimal digits of `n`, zero-padded.
+#[inline]
+fn pairs(mut n: u64, out: &mut [u8]) {
+    for c in out.rchunks_exact_mut(2) {
+        let i = (n % 100) as usize * 2;
+        c.copy_from_slice(&PAIRS[i..i + 2]);
+        n /= 100;
+    }
+}
+
+/// The 13 digits of `n` (below 10^13, at least 10^12: epoch milliseconds from
+/// 2001 to 2286); cheaper than a general formatter since the width is known.
+#[inline]
+pub fn digits13(n: u64, out: &mut [u8]) {
+    let (hi, lo) = (n / 100_000_000, n % 100_000_000);
+    // hi has 5 digits: one, then two pairs.
+    out[0] = b'0' + (hi / 10_000) as u8;
+    pairs(hi % 10_000, &mut out[1..5]);
+    pairs(lo, &mut out[5..13]);
+}
+
+/// Appends `n`: most are item numbers in a session, below 1000, written
+/// with two-digit table lookups instead of a general formatter.
+#[inline]
+fn small(b: &mut Vec<u8>, n: u32) {
+    if n < 10 {
+        b.push(b'0' + n as u8);
+    } else if n < 100 {
+        let i = n as usize * 2;
+        b.extend_from_slice(&PAIRS[i..i + 2]);
+    } else if n < 1000 {
+        let i = (n % 100) as usize * 2;
+        b.push(b'0' + (n / 100) as u8);
+        b.extend_from_slice(&PAIRS[i..i + 2]);
+    } else {
+        int(b, n as i64);
+    }
+}
+
+/// Two different buffers of `bufs`: `a` to write, `b` to read.
+#[inline]
+fn two(bufs: &mut [Vec<u8>], a: usize, b: usize) -> (&mut Vec<u8>, &Vec<u8>) {
+    if a < b {
+        let (x, y) = bufs.split_at_mut(b);
+        (&mut x[a], &y[0])
+    } else {
+        let (x, y) = bufs.split_at_mut(a);
+        (&mut y[0], &x[b])
+    }
+}
+
+/// Appends `src`, a range of `bufs[from]`, to `bufs[to]` (the same buffer or
+/// another).
+#[inline]
+fn copy_between(bufs: &mut [Vec<u8>], from: usize, src: std::ops::Range<usize>, to: usize) {
+    if from == to {
+        bufs[to].extend_from_within(src);
+    } else if from < to {
+        let (a, b) = bufs.split_at_mut(to);
+        b[0].extend_from_slice(&a[from][src]);
+    } else {
+        let (a, b) = bufs.split_at_mut(from);
+        a[to].extend_from_slice(&b[0][src]);
+    }
 }
 
 fn js(v: &str) -> Vec<u8> {
@@ -209,6 +360,12 @@ impl Tables {
             last_kv: vec![],
             first_kv: vec![],
             tag: vec![],
+            pv_pre: vec![],
+            auth_level_pre: vec![],
+            level_pre: vec![],
+            end: vec![],
+            success_end: vec![],
+            failure_end: vec![],
         };
         for st in &model.states {
             let (page, auth, method, level) =
@@ -263,6 +420,7 @@ impl Tables {
         for l in 0..t.loc_a.len() {
             for u in 0..t.n_ua {
                 let d = &mut t.device_bytes;
+                d.push(b',');
                 d.extend_from_slice(&t.loc_a[l]);
                 d.extend_from_slice(b",\"userAgent\":");
                 d.extend_from_slice(&t.ua[u]);
@@ -275,7 +433,7 @@ impl Tables {
             let (a, s) = (js(&song.artist), js(&song.title));
             let mut d = Vec::new();
             float(&mut d, song.duration);
-            let mut f = Vec::new();
+            let mut f = vec![b','];
             kv(&mut f, "artist", &a);
             f.push(b',');
             kv(&mut f, "song", &s);
@@ -308,6 +466,16 @@ impl Tables {
             t.tag.extend_from_slice(b",\"tag\":");
             t.tag.extend_from_slice(&js(tag));
         }
+        const ITEM: &[u8] = b",\"itemInSession\":";
+        for i in 0..t.pv_state.len() {
+            t.pv_pre.push([b",", &t.pv_state[i][..], ITEM].concat());
+            t.auth_level_pre
+                .push([b",", &t.auth_level[i][..], ITEM].concat());
+            t.level_pre.push([b",", &t.level[i][..], ITEM].concat());
+        }
+        t.end = [&t.tag[..], b"}\n"].concat();
+        t.success_end = [b",\"success\":true", &t.tag[..], b"}\n"].concat();
+        t.failure_end = [b",\"success\":false", &t.tag[..], b"}\n"].concat();
         t
     }
 
@@ -319,7 +487,7 @@ impl Tables {
 
     /// Appends the event's messages to the batch, the session id left as a hole
     /// for the merge to fill.
-    pub fn encode(&self, e: &Ev, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
+    pub fn encode(&self, e: &Ev<'_>, ordinal: u32, serial: u32, key: i64, b: &mut Batch) {
         let mut scratch = std::mem::take(&mut b.scratch);
         self.encode_to(e, None, &mut scratch, b);
         b.scratch = scratch;
@@ -336,7 +504,7 @@ impl Tables {
     /// digits) they are complete, else the id's place is reported to the sink.
     pub fn encode_to<S: MsgSink>(
         &self,
-        e: &Ev,
+        e: &Ev<'_>,
         sid: Option<&[u8]>,
         scratch: &mut Vec<u8>,
         sink: &mut S,
@@ -357,7 +525,6 @@ impl Tables {
                 let h = sc.len();
                 sc.extend_from_slice(b",\"itemInSession\":");
                 int(sc, e.item as i64);
-                sc.push(b',');
                 self.device(sc, e);
                 self.user(sc, e);
                 let p = Shared {
@@ -383,6 +550,170 @@ impl Tables {
                     });
                 }
             }
+        }
+    }
+
+    /// The one-thread path: appends the event's messages as complete lines
+    /// (`\n` included) to `bufs`, `routes` giving the buffer of each stream
+    /// (the four topics, then the single stream), and records them in `lines`.
+    ///
+    /// The page view is written first, field by field; the other messages of
+    /// the event copy their shared parts (`"ts":T,"sessionId":S` and
+    /// everything from `itemInSession` to the user's fields) from it.
+    pub fn encode_lines(
+        &self,
+        e: &Ev<'_>,
+        d: &Digits<'_>,
+        bufs: &mut [Vec<u8>],
+        routes: &[usize; 5],
+        lines: &mut Vec<Line>,
+    ) {
+        if self.dialect == Dialect::Single {
+            let (i, stream) = (routes[4], Stream::Single);
+            let b = &mut bufs[i];
+            let start = b.len();
+            self.single(b, e, Some(&d.sid[..d.sid_len]));
+            b.push(b'\n');
+            lines.push(Line {
+                stream,
+                buf: i,
+                start,
+                end: b.len(),
+            });
+            return;
+        }
+        let pv = routes[Table::PageView.index()];
+        let b = &mut bufs[pv];
+        let start = b.len();
+        put_window::<32>(b, d.head, d.head_len);
+        let head = start + 1;
+        put_window::<16>(b, d.sid, d.sid_len);
+        let head_end = b.len();
+        b.extend_from_slice(&self.pv_pre[e.state]);
+        let tail = b.len();
+        small(b, e.item);
+        self.device(b, e);
+        if let Some(u) = &e.user {
+            let n = u.digits[0] as usize;
+            if n > 0 {
+                b.extend_from_slice(b",\"userId\":");
+                put_window::<32>(b, &u.digits[1..], n);
+            } else {
+                b.extend_from_slice(b",\"userId\":");
+                int(b, u.id);
+                b.extend_from_slice(b",\"registration\":");
+                int(b, u.registration_ms);
+            }
+            b.extend_from_slice(&self.last_kv[u.last as usize]);
+            b.extend_from_slice(&self.first_kv[u.first as usize]);
+        }
+        let tail_end = b.len();
+        if let Some(s) = e.song {
+            b.extend_from_slice(&self.song_four[s as usize]);
+        }
+        b.extend_from_slice(&self.end);
+        let end = b.len();
+        lines.push(Line {
+            stream: Stream::Topic(Table::PageView),
+            buf: pv,
+            start,
+            end,
+        });
+        if let Some(s) = e.song {
+            // `{"artist":..,"song":..,"duration":..,`, the head (from the
+            // cached digits: cheaper than a copy from the page view), the
+            // state's fields, the tail.
+            let song = &self.song_four[s as usize];
+            let i = routes[Table::Listen.index()];
+            let start;
+            if i == pv {
+                start = bufs[i].len();
+                self.listen_line(&mut bufs[i], song, d, e.state, None, tail..tail_end);
+            } else {
+                let (l, p) = two(bufs, i, pv);
+                start = l.len();
+                self.listen_line(l, song, d, e.state, Some(p), tail..tail_end);
+            }
+            lines.push(Line {
+                stream: Stream::Topic(Table::Listen),
+                buf: i,
+                start,
+                end: bufs[i].len(),
+            });
+        }
+        if e.after_login || self.status_change[e.state] {
+            self.rare_lines(e, bufs, routes, lines, (head..head_end, tail..tail_end));
+        }
+    }
+
+    /// The listen message into `l`; the tail is copied from the page view,
+    /// in `pv`, or in `l` itself when both streams share a buffer.
+    #[inline]
+    fn listen_line(
+        &self,
+        l: &mut Vec<u8>,
+        song: &[u8],
+        d: &Digits<'_>,
+        state: usize,
+        pv: Option<&Vec<u8>>,
+        tail: std::ops::Range<usize>,
+    ) {
+        l.push(b'{');
+        l.extend_from_slice(&song[1..]);
+        l.push(b',');
+        put_window::<32>(l, &d.head[1..], d.head_len - 1);
+        put_window::<16>(l, d.sid, d.sid_len);
+        l.extend_from_slice(&self.auth_level_pre[state]);
+        match pv {
+            Some(p) => l.extend_from_slice(&p[tail]),
+            None => l.extend_from_within(tail),
+        }
+        l.extend_from_slice(&self.end);
+    }
+
+    /// Auth and status change messages (one event in seventy): `{`, the
+    /// head, the state's fields, the tail, what ends the message, the head
+    /// and tail copied from the page view.
+    #[cold]
+    #[inline(never)]
+    fn rare_lines(
+        &self,
+        e: &Ev<'_>,
+        bufs: &mut [Vec<u8>],
+        routes: &[usize; 5],
+        lines: &mut Vec<Line>,
+        (head, tail): (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) {
+        let pv = routes[Table::PageView.index()];
+        let mut other = |table: Table, fields: &[u8], fin: &[u8]| {
+            let i = routes[table.index()];
+            let start = bufs[i].len();
+            bufs[i].push(b'{');
+            copy_between(bufs, pv, head.clone(), i);
+            bufs[i].extend_from_slice(fields);
+            copy_between(bufs, pv, tail.clone(), i);
+            bufs[i].extend_from_slice(fin);
+            lines.push(Line {
+                stream: Stream::Topic(table),
+                buf: i,
+                start,
+                end: bufs[i].len(),
+            });
+        };
+        if e.after_login {
+            let fin = if self.success[e.state] {
+                &self.success_end
+            } else {
+                &self.failure_end
+            };
+            other(Table::Auth, &self.level_pre[e.state], fin);
+        }
+        if self.status_change[e.state] {
+            other(
+                Table::StatusChange,
+                &self.auth_level_pre[e.state],
+                &self.end,
+            );
         }
     }
 
@@ -421,14 +752,13 @@ impl Tables {
     }
 
     /// `page_view_events`: every event.
-    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev, p: &Shared<'_>) -> usize {
+    fn page_view(&self, buf: &mut Vec<u8>, e: &Ev<'_>, p: &Shared<'_>) -> usize {
         buf.push(b'{');
         let sid = Self::head(buf, p);
         buf.push(b',');
         buf.extend_from_slice(&self.pv_state[e.state]);
         buf.extend_from_slice(p.tail);
         if let Some(s) = e.song {
-            buf.push(b',');
             buf.extend_from_slice(&self.song_four[s as usize]);
         }
         buf.extend_from_slice(&self.tag);
@@ -439,7 +769,7 @@ impl Tables {
     /// `listen_events`: NextSong pages.
     fn listen(&self, buf: &mut Vec<u8>, p: &Shared<'_>, song: usize, state: usize) -> usize {
         buf.push(b'{');
-        buf.extend_from_slice(&self.song_four[song]);
+        buf.extend_from_slice(&self.song_four[song][1..]);
         buf.push(b',');
         let sid = Self::head(buf, p);
         buf.push(b',');
@@ -483,7 +813,7 @@ impl Tables {
 
     /// The single-stream dialect: 18 keys in sorted order, nulls where hidden,
     /// `length`, `location` ("City, ST"), `userId` a string, `registration` a float.
-    fn single(&self, buf: &mut Vec<u8>, e: &Ev, sid_digits: Option<&[u8]>) -> usize {
+    fn single(&self, buf: &mut Vec<u8>, e: &Ev<'_>, sid_digits: Option<&[u8]>) -> usize {
         const NULL: &[u8] = b"null";
         let u = e.user.as_ref();
         let song = e.song.map(|s| s as usize);
@@ -542,5 +872,56 @@ impl Tables {
         buf.extend_from_slice(&self.tag);
         buf.push(b'}');
         sid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_width_and_small_numbers_match_the_general_formatter() {
+        let mut d = [0u8; 13];
+        for n in [
+            1_000_000_000_000u64,
+            1_793_577_600_123,
+            9_999_999_999_999,
+            4_000_000_000_009,
+        ] {
+            digits13(n, &mut d);
+            assert_eq!(&d[..], n.to_string().as_bytes());
+        }
+        for n in (0..2000).chain([9_999, 123_456, u32::MAX]) {
+            let mut b = b"x".to_vec();
+            small(&mut b, n);
+            assert_eq!(&b[1..], n.to_string().as_bytes(), "{n}");
+        }
+    }
+
+    #[test]
+    fn user_digits_hold_the_id_and_registration() {
+        let d = Tables::user_digits(42, 1_793_577_600_000);
+        let n = d[0] as usize;
+        assert_eq!(&d[1..1 + n], b"42,\"registration\":1793577600000");
+        // Too long to cache: length 0, formatted per event instead.
+        assert_eq!(Tables::user_digits(i64::MAX, i64::MIN)[0], 0);
+    }
+
+    #[test]
+    fn put_window_appends_exactly_n_bytes() {
+        let window = *b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
+        for n in 0..=window.len() {
+            let mut b = b"<".to_vec();
+            put_window::<16>(&mut b, &window, n);
+            put_window::<32>(&mut b, &window, n);
+            let mut want = b"<".to_vec();
+            want.extend_from_slice(&window[..n]);
+            want.extend_from_slice(&window[..n]);
+            assert_eq!(b, want, "{n}");
+        }
+        // A window shorter than N: an exact copy.
+        let mut b = vec![];
+        put_window::<32>(&mut b, b"abc", 2);
+        assert_eq!(b, b"ab");
     }
 }

@@ -6,7 +6,8 @@
 //! (ts, user ordinal) order and assigns the global `sessionId`. Each user draws
 //! from its own random stream seeded from (seed, ordinal) ([`rng`]), so the output
 //! is a pure function of the options, byte for byte, whatever the thread count.
-//! Memory is per user (under 100 bytes) plus a few batches, never per event.
+//! Memory is per user (~150 bytes, most of it the user's state with its
+//! pre-formatted id and registration) plus a few batches, never per event.
 
 pub mod calendar;
 pub mod catalog;
@@ -84,15 +85,11 @@ pub trait Emit {
     fn finish(&mut self) -> Result<(), SimError> {
         Ok(())
     }
-    /// Outputs that write bytes lend their buffer for `stream`: the simulator
-    /// appends one message and its `\n`, then calls [`written`](Self::written).
-    /// None (the default): messages come through `emit`.
-    fn buffer(&mut self, _stream: Stream) -> Option<&mut Vec<u8>> {
+    /// Outputs that write bytes (files, stdout) lend their block writer: the
+    /// one-thread path then appends lines to its buffers without a call per
+    /// message (see [`direct`]). None (the default): messages come through `emit`.
+    fn blocks(&mut self) -> Option<&mut output::BlockWriter> {
         None
-    }
-    /// A message was appended to [`buffer`](Self::buffer): write out if full.
-    fn written(&mut self, _stream: Stream) -> Result<(), SimError> {
-        Ok(())
     }
     /// Makes what was emitted so far visible (called in `--continuous` mode
     /// before waiting for the wall clock, so buffered output is not held back).
@@ -162,6 +159,9 @@ pub struct Ctx {
     pub tables: Tables,
     pub off_days: calendar::OffDays,
     pub opts: SimOptions,
+    /// Per song: its duration in whole seconds, times 1000 (as the engine
+    /// adds it to a time), converted once rather than per song played.
+    pub song_ms: Vec<i64>,
 }
 
 pub struct Simulator {
@@ -206,8 +206,14 @@ impl Simulator {
         let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
         // Initial users look back before the start (a session gap or so).
         let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
+        let song_ms = catalog
+            .songs
+            .iter()
+            .map(|s| (s.duration as i64).saturating_mul(1000))
+            .collect();
         Ok(Simulator {
             ctx: Ctx {
+                song_ms,
                 model,
                 catalog,
                 tables,
@@ -229,9 +235,20 @@ impl Simulator {
         if o.threads <= 1 && pacer.is_none() {
             // One shard: straight into the output (see `direct`).
             let mut shard = Shard::new(ctx, 0, 1);
-            let mut d = direct::Direct::new(out, progress);
-            shard.fill(&mut d, usize::MAX);
-            let mut stats = d.finish()?;
+            let stats = match out.blocks() {
+                Some(b) => {
+                    let mut d = direct::Direct::new(b, progress);
+                    shard.fill(&mut d, usize::MAX);
+                    d.finish()
+                }
+                None => {
+                    let mut d = direct::Direct::new(direct::EmitLines::new(out), progress);
+                    shard.fill(&mut d, usize::MAX);
+                    d.finish()
+                }
+            };
+            let mut stats = stats?;
+            out.finish()?;
             stats.users = shard.stats.users;
             stats.churned = shard.stats.churned;
             self.stats = stats;

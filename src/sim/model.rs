@@ -181,10 +181,38 @@ pub struct State {
     pub level: String,
     /// (cumulative probability, destination state index)
     pub next: Vec<(f64, usize)>,
+    /// Per [`GUIDE`]th of [0, 1): the first transition whose cumulative
+    /// probability is above the bucket's start, where the search for a draw
+    /// in the bucket may begin (see [`State::transition`]).
+    pub guide: Vec<u8>,
     pub is_redirect: bool,
     pub is_next_song: bool,
     pub is_login: bool,
     pub is_status_change: bool,
+}
+
+/// Buckets of a state's guide table.
+pub const GUIDE: usize = 32;
+
+impl State {
+    /// The transition taken with the uniform draw `x` in [0, 1): the first
+    /// whose cumulative probability is above `x`; None ends the session. The
+    /// guide table skips the transitions that cannot match (all those of a
+    /// bucket's start or below), so the answer is that of a scan from the
+    /// first, in fewer steps.
+    #[inline]
+    pub fn transition(&self, x: f64) -> Option<usize> {
+        // GUIDE is a power of two: x * GUIDE is exact, and its floor is the
+        // bucket whose start is at or below x.
+        let j = ((x * GUIDE as f64) as usize).min(GUIDE - 1);
+        let from = self.guide.get(j).map_or(0, |&g| g as usize);
+        self.next
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .find(|(c, _)| x < *c)
+            .map(|n| n.1)
+    }
 }
 
 /// The compiled model.
@@ -324,6 +352,7 @@ impl Model {
                     auth: spec.auth.clone(),
                     level: spec.level.clone(),
                     next: Vec::new(),
+                    guide: Vec::new(),
                     is_redirect: (300..400).contains(&spec.status),
                     is_next_song: spec.page == "NextSong",
                     is_login: spec.page == "Login",
@@ -356,6 +385,14 @@ impl Model {
                     )));
                 }
             }
+        }
+        for st in &mut states {
+            st.guide = (0..GUIDE)
+                .map(|j| {
+                    let lo = j as f64 / GUIDE as f64;
+                    st.next.partition_point(|(c, _)| *c <= lo).min(255) as u8
+                })
+                .collect();
         }
         let mut new_session: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
         for (i, ns) in cfg.new_session.iter().enumerate() {
