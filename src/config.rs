@@ -273,11 +273,11 @@ impl Settings {
                 "5..=4096 (S3 and GCS need parts of at least 5 MiB)",
             ));
         }
-        if p.memory_limit_mb < 64 {
+        if p.memory_limit_mb < 256 {
             return Err(invalid(
                 "pipeline.memory_limit_mb",
                 p.memory_limit_mb,
-                "at least 64",
+                "at least 256",
             ));
         }
         if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
