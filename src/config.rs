@@ -94,6 +94,10 @@ pub struct DecodeSettings {
     pub max_message_bytes: usize,
     pub min_ts: String,
     pub max_ts: String,
+    /// Where rejected messages go: lake, topic or both.
+    pub dead_letters: String,
+    /// The Kafka topic for dead letters (when `dead_letters` is topic or both).
+    pub dead_letter_topic: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -255,6 +259,21 @@ impl Settings {
                 "at least 1",
             ));
         }
+        let d = &self.decode;
+        if !matches!(d.dead_letters.as_str(), "lake" | "topic" | "both") {
+            return Err(invalid(
+                "decode.dead_letters",
+                &d.dead_letters,
+                "lake, topic, both",
+            ));
+        }
+        if d.dead_letters != "lake" && d.dead_letter_topic.trim().is_empty() {
+            return Err(invalid(
+                "decode.dead_letter_topic",
+                &d.dead_letter_topic,
+                "a topic name (decode.dead_letters sends dead letters to a topic)",
+            ));
+        }
         let l = &self.lake;
         if l.file_max_mb == 0 {
             return Err(invalid("lake.file_max_mb", l.file_max_mb, "at least 1"));
@@ -399,6 +418,18 @@ mod tests {
         assert!(err.contains("lake.compression"), "{err}");
         assert!(err.contains("lz5"), "{err}");
         assert!(err.contains("zstd, snappy, none"), "{err}");
+        for (key, value, allowed) in [
+            ("decode.dead_letters", "kafka", "lake, topic, both"),
+            ("pipeline.memory_limit_mb", "100", "at least 256"),
+            ("lake.multipart_part_mb", "1", "5..=4096"),
+            ("lake.file_max_age_secs", "0", "at least 1"),
+        ] {
+            let err = Settings::load(None, &vec![(key, value.into())])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(value), "{err}");
+            assert!(err.contains(allowed), "{err}");
+        }
     }
 
     #[test]

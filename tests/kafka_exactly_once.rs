@@ -121,13 +121,17 @@ fn malformed_messages_go_to_dead_letters_and_valid_ones_land() {
     producer.flush(Duration::from_secs(30)).unwrap();
 
     let data = tmp.path().join("data");
+    // Dead letters go to the lake and to a topic (decode.dead_letters = both).
+    let dlt = unique("dead");
     let cfg = pipeline_config(
         tmp.path(),
         &brokers,
         &unique("g"),
         &topics,
         &data,
-        "[decode]\nmax_message_bytes = 4096",
+        &format!(
+            "[decode]\nmax_message_bytes = 4096\ndead_letters = \"both\"\ndead_letter_topic = \"{dlt}\""
+        ),
     );
     let mut p = Pipeline::start(&cfg, &["--idle-exit", "6"]);
     let status = p.wait(Duration::from_secs(120));
@@ -169,6 +173,57 @@ fn malformed_messages_go_to_dead_letters_and_valid_ones_land() {
         assert_eq!(t, topic);
         assert!((0..2).contains(p) && *o >= 0);
     }
+
+    // The same dead letters on the topic: raw bytes as the value, reason and
+    // origin in headers.
+    let mut on_topic = read_dead_letter_topic(&brokers, &dlt, want.len());
+    on_topic.sort();
+    let lake_side: Vec<(String, Vec<u8>, String, String)> = rows
+        .iter()
+        .map(|(r, raw, t, p, o)| (r.clone(), raw.clone(), format!("{t}/{p}"), o.to_string()))
+        .collect();
+    let mut lake_side = lake_side;
+    lake_side.sort();
+    assert_eq!(on_topic, lake_side, "dead-letter topic vs lake");
+}
+
+/// (reason, raw, "topic/partition", offset) of the messages on a dead-letter topic.
+fn read_dead_letter_topic(
+    brokers: &str,
+    topic: &str,
+    want: usize,
+) -> Vec<(String, Vec<u8>, String, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let c: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("dlt-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < want && std::time::Instant::now() < deadline {
+        let Some(m) = c.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        let h = |name: &str| {
+            m.headers()
+                .and_then(|hs| hs.iter().find(|x| x.key == name))
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).to_string())
+                .unwrap_or_default()
+        };
+        out.push((
+            h("musicaly.reason"),
+            m.payload().unwrap_or_default().to_vec(),
+            format!("{}/{}", h("musicaly.topic"), h("musicaly.partition")),
+            h("musicaly.offset"),
+        ));
+    }
+    out
 }
 
 #[test]

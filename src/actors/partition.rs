@@ -16,6 +16,7 @@ use super::sessionize::{Observe, PartitionGone, PartitionStarted, Sessionizer};
 use super::{SourceBatch, SourceId};
 use crate::event::Table;
 use crate::metrics::Metrics;
+use crate::sinks::dead_letter_topic::DeadLetterTopic;
 use crate::sinks::lake::{Discard, LakeStore, LakeWriter, Roll, SinkError, Write, WriteOutcome};
 
 // ---- messages ----
@@ -57,6 +58,25 @@ pub struct PartitionActor {
     pub observers: Observers,
     /// `lake.file_max_age_secs`: an open roll closes this long after it opened.
     pub max_age: Duration,
+    pub dead_letters: DeadLetterRoute,
+}
+
+/// Where dead letters go (`decode.dead_letters`).
+#[derive(Clone)]
+pub struct DeadLetterRoute {
+    /// The lake's `_dead_letters` table.
+    pub to_lake: bool,
+    /// A Kafka topic.
+    pub topic: Option<Arc<DeadLetterTopic>>,
+}
+
+impl Default for DeadLetterRoute {
+    fn default() -> Self {
+        DeadLetterRoute {
+            to_lake: true,
+            topic: None,
+        }
+    }
 }
 
 /// The stream's stateful actors, fed with every durable batch.
@@ -81,6 +101,7 @@ impl Actor for PartitionActor {
         let metrics = self.metrics.clone();
         let observers = self.observers.clone();
         let max_age = self.max_age;
+        let dead_letters = self.dead_letters.clone();
         let fut = async move {
             let mut summary = PartitionSummary::default();
             // Only the topics the stream state reads hold its watermark.
@@ -171,8 +192,21 @@ impl Actor for PartitionActor {
                         break;
                     }
                 };
+                let mut decoded = decoded;
                 if !decoded.dead.is_empty() {
                     tracing::warn!(%source, dead_letters = decoded.dead.len(), first_reason = %decoded.dead[0].error, "messages dead-lettered");
+                    if let Some(topic) = &dead_letters.topic {
+                        // Delivered before the batch counts as written (and so
+                        // before any commit that covers it).
+                        if let Err(e) = topic.send(&source, &decoded.dead).await {
+                            summary.error = Some(e.to_string());
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if !dead_letters.to_lake {
+                        decoded.dead.clear();
+                    }
                 }
                 let page_views = decoded
                     .tables

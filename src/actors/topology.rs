@@ -9,13 +9,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::aggregate::{Aggregator, Live};
 use super::decode::Decoder;
-use super::partition::{Commit, Observers, PartitionActor, PartitionSummary};
+use super::partition::{Commit, DeadLetterRoute, Observers, PartitionActor, PartitionSummary};
 use super::sessionize::{FlushAll, Sessionizer, Tick};
 use super::watermark::Watermark;
 use super::{SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::memory::MemoryBudget;
 use crate::metrics::Metrics;
+use crate::sinks::dead_letter_topic::DeadLetterTopic;
 use crate::sinks::lake::{DerivedWriter, LakeStore, LakeWriter, SinkError};
 
 pub struct Topology {
@@ -40,6 +41,7 @@ pub struct Spawner {
     pub budget: Arc<MemoryBudget>,
     /// `lake.file_max_age_secs`.
     roll_max_age: std::time::Duration,
+    dead_letters: DeadLetterRoute,
 }
 
 /// A started partition: feed it batches, drop the sender to finish it, then await
@@ -81,6 +83,18 @@ impl Topology {
             writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
             arbiters.push(arb);
         }
+        let d = &settings.decode;
+        let dead_letters = DeadLetterRoute {
+            to_lake: d.dead_letters != "topic",
+            topic: if d.dead_letters == "lake" {
+                None
+            } else {
+                Some(Arc::new(DeadLetterTopic::new(
+                    &settings.kafka,
+                    &d.dead_letter_topic,
+                )?))
+            },
+        };
         let live = Live::default();
         let mut observers = Observers::default();
         let st = &settings.stream;
@@ -148,6 +162,7 @@ impl Topology {
                 mailbox,
                 budget,
                 roll_max_age: std::time::Duration::from_secs(settings.lake.file_max_age_secs),
+                dead_letters,
             },
             arbiters,
         })
@@ -200,6 +215,7 @@ impl Spawner {
             done: Some(done_tx),
             observers: self.observers.clone(),
             max_age: self.roll_max_age,
+            dead_letters: self.dead_letters.clone(),
             source,
         };
         PartitionActor::start_in_arbiter(&self.home, move |_| actor);
