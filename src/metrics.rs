@@ -40,6 +40,13 @@ pub struct Metrics {
     lag: Mutex<Vec<(String, i64)>>,
     /// End-to-end latency (source read → durable in the lake), milliseconds.
     latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+    /// Messages per source batch.
+    batch_sizes: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+    /// Batches queued in each partition actor's mailbox, and whether the
+    /// partition is paused with a parked batch (set by the Kafka source).
+    mailboxes: Mutex<Vec<(String, usize, bool)>>,
+    /// The data path's memory budget, once the topology exists.
+    pub memory: std::sync::OnceLock<std::sync::Arc<crate::memory::MemoryBudget>>,
 }
 
 impl Metrics {
@@ -76,6 +83,22 @@ impl Metrics {
                     .expect("valid histogram bounds")
             });
             let _ = h.record(ms.clamp(1, 3_600_000));
+        }
+    }
+
+    pub fn record_batch_size(&self, messages: u64) {
+        if let Ok(mut h) = self.batch_sizes.lock() {
+            let h = h.get_or_insert_with(|| {
+                hdrhistogram::Histogram::new_with_bounds(1, 10_000_000, 2)
+                    .expect("valid histogram bounds")
+            });
+            let _ = h.record(messages.clamp(1, 10_000_000));
+        }
+    }
+
+    pub fn set_mailboxes(&self, depths: Vec<(String, usize, bool)>) {
+        if let Ok(mut m) = self.mailboxes.lock() {
+            *m = depths;
         }
     }
 
@@ -141,6 +164,59 @@ impl Metrics {
             let _ = writeln!(s, "# HELP musicaly_consumer_lag Messages behind the partition's high watermark.\n# TYPE musicaly_consumer_lag gauge");
             for (tp, lag) in l.iter() {
                 let _ = writeln!(s, "musicaly_consumer_lag{{partition=\"{tp}\"}} {lag}");
+            }
+        }
+        let _ = writeln!(s, "# HELP musicaly_batches_total Source batches handed to partition actors.\n# TYPE musicaly_batches_total counter\nmusicaly_batches_total {}", self.batches_in.load(Relaxed));
+        let _ = writeln!(s, "# HELP musicaly_late_events_total Events behind the watermark, written to _late/.\n# TYPE musicaly_late_events_total counter\nmusicaly_late_events_total {}", self.late_events.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "# TYPE musicaly_sessions_closed_total counter\nmusicaly_sessions_closed_total {}",
+            self.sessions_closed.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# TYPE musicaly_windows_closed_total counter\nmusicaly_windows_closed_total {}",
+            self.windows_closed.load(Relaxed)
+        );
+        if let Some(m) = self.memory.get() {
+            let _ = writeln!(s, "# HELP musicaly_memory_bytes Data-path memory accounted against pipeline.memory_limit_mb.\n# TYPE musicaly_memory_bytes gauge");
+            let _ = writeln!(
+                s,
+                "musicaly_memory_bytes{{part=\"in_flight\"}} {}",
+                m.in_flight_bytes()
+            );
+            let _ = writeln!(
+                s,
+                "musicaly_memory_bytes{{part=\"lake_buffers\"}} {}",
+                m.lake_bytes()
+            );
+            let _ = writeln!(s, "musicaly_memory_bytes{{part=\"limit\"}} {}", m.limit());
+        }
+        if let Ok(mb) = self.mailboxes.lock() {
+            let _ = writeln!(s, "# HELP musicaly_mailbox_batches Batches queued for each partition actor.\n# TYPE musicaly_mailbox_batches gauge");
+            for (p, depth, _) in mb.iter() {
+                let _ = writeln!(s, "musicaly_mailbox_batches{{partition=\"{p}\"}} {depth}");
+            }
+            let _ = writeln!(s, "# HELP musicaly_partition_paused 1 while backpressure holds a partition paused.\n# TYPE musicaly_partition_paused gauge");
+            for (p, _, paused) in mb.iter() {
+                let _ = writeln!(
+                    s,
+                    "musicaly_partition_paused{{partition=\"{p}\"}} {}",
+                    u8::from(*paused)
+                );
+            }
+        }
+        if let Ok(h) = self.batch_sizes.lock() {
+            if let Some(h) = h.as_ref() {
+                let _ = writeln!(s, "# HELP musicaly_batch_messages Messages per source batch.\n# TYPE musicaly_batch_messages summary");
+                for q in [0.5, 0.9, 0.99] {
+                    let _ = writeln!(
+                        s,
+                        "musicaly_batch_messages{{quantile=\"{q}\"}} {}",
+                        h.value_at_quantile(q)
+                    );
+                }
+                let _ = writeln!(s, "musicaly_batch_messages_count {}", h.len());
             }
         }
         if let Ok(h) = self.latency.lock() {

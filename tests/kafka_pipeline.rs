@@ -88,6 +88,28 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
         metrics.contains("musicaly_e2e_latency_ms{quantile=\"0.5\"}"),
         "{metrics}"
     );
+    // Batch sizes, mailbox depths per partition, the memory budget, lake rolls.
+    for needle in [
+        "musicaly_batch_messages{quantile=\"0.5\"}",
+        "musicaly_mailbox_batches{partition=\"",
+        "musicaly_partition_paused{partition=\"",
+        "musicaly_memory_bytes{part=\"limit\"} 1073741824",
+        "musicaly_late_events_total 0",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "missing {needle:?} in:\n{metrics}"
+        );
+    }
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert!(gauge("musicaly_batches_total") > 0, "{metrics}");
+    assert!(gauge("musicaly_lake_rolls_total") > 0, "{metrics}");
     // SIGTERM: stop reading, flush, commit, exit 0.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_timeout(&mut child, Duration::from_secs(60));

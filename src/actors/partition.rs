@@ -179,6 +179,7 @@ impl Actor for PartitionActor {
                 let n = batch.raw.len() as u64;
                 metrics.messages_in.fetch_add(n, Relaxed);
                 metrics.batches_in.fetch_add(1, Relaxed);
+                metrics.record_batch_size(n);
                 let decoded = match decoder.send(Decode(batch)).await {
                     Ok(Ok(d)) => d,
                     Ok(Err(e)) => {

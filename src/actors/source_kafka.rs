@@ -360,6 +360,15 @@ pub fn run(
                     }
                 }
                 let held_back = st.open.values().any(|o| o.parked.is_some());
+                ctx.metrics.set_mailboxes(
+                    st.open
+                        .values()
+                        .map(|o| {
+                            let queued = o.handle.input.max_capacity() - o.handle.input.capacity();
+                            (o.source.to_string(), queued, o.parked.is_some())
+                        })
+                        .collect(),
+                );
                 (std::mem::take(&mut st.to_pause), resume, held_back)
             };
             // A paused partition delivers nothing because *we* hold it back, not

@@ -69,6 +69,7 @@ impl Topology {
             arbiters.push(arb);
         }
         let budget = MemoryBudget::new(p.memory_limit_mb);
+        let _ = metrics.memory.set(budget.clone());
         let mut writers = Vec::new();
         for _ in 0..p.writer_threads {
             let arb = Arbiter::new();
