@@ -245,7 +245,8 @@ fn kill9_at_random_moments_then_restart_keeps_exactly_once() {
         &group,
         &topics,
         &data,
-        "batch_max_events = 200\nwrite_delay_ms = 300\n[warehouse]\nenabled = false",
+        // The warehouse loads every second, so kills also land mid-load.
+        "batch_max_events = 200\nwrite_delay_ms = 300\n[warehouse]\nload_interval_secs = 1",
     );
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -278,6 +279,13 @@ fn kill9_at_random_moments_then_restart_keeps_exactly_once() {
     let status = p.wait(Duration::from_secs(240));
     assert!(status.success(), "final run exit {status}");
     assert_exactly_once(&lake, &produced);
+    // The warehouse, loaded by processes that were killed mid-load, holds the
+    // same events once.
+    let w = duckdb::Connection::open(data.join("warehouse.duckdb")).unwrap();
+    for (table, n) in &produced {
+        let rows = scalar(&w, &format!("SELECT count(*) FROM {table}"));
+        assert_eq!(rows as u64, *n, "{table} rows in the warehouse");
+    }
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub struct PipelineContext {
     revoke_timeout: Duration,
     metrics: Arc<crate::metrics::Metrics>,
     budget: Arc<MemoryBudget>,
+    /// Partitions assigned by the last rebalance (0 while joining the group).
+    assigned: std::sync::atomic::AtomicUsize,
 }
 
 impl ClientContext for PipelineContext {
@@ -103,9 +105,11 @@ impl ConsumerContext for PipelineContext {
                     partitions = keys.len(),
                     "rebalance: revoking; finishing their batches first"
                 );
+                self.assigned.store(0, Ordering::Relaxed);
                 self.finish_partitions(|k| keys.iter().any(|(t, p)| **t == *k.0 && *p == k.1));
             }
             Rebalance::Assign(tpl) => {
+                self.assigned.store(tpl.count(), Ordering::Relaxed);
                 tracing::info!(partitions = tpl.count(), "rebalance: assigning")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -244,6 +248,7 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         revoke_timeout: Duration::from_secs(k.revoke_timeout_secs),
         metrics: spawner.metrics.clone(),
         budget: spawner.budget.clone(),
+        assigned: std::sync::atomic::AtomicUsize::new(0),
     };
     let c: Kc = cfg.create_with_context(ctx).map_err(err)?;
     let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
@@ -375,7 +380,9 @@ pub fn run(
             // because the topics are drained: that is not idleness. Without this,
             // a slow lake (all partitions paused) made `idle_exit_secs` stop the
             // run with data left to read.
-            if held_back {
+            // Nor is waiting for an assignment: after a crash the group holds the
+            // dead member's partitions until its session times out.
+            if held_back || ctx.assigned.load(Ordering::Relaxed) == 0 {
                 last_message = Instant::now();
             }
             // A partition parked and accepted within the same tick needs no change.
@@ -395,8 +402,29 @@ pub fn run(
                 }
             }
             if idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
-                tracing::info!("no message for kafka.idle_exit_secs: stopping");
-                break;
+                match unconsumed(
+                    &consumer,
+                    &settings.kafka.topics,
+                    settings.kafka.auto_offset_reset == "earliest",
+                ) {
+                    Ok(0) => {
+                        tracing::info!("no message for kafka.idle_exit_secs and the group has consumed everything: stopping");
+                        break;
+                    }
+                    Ok(n) => {
+                        // Partitions still held by a member that crashed (until its
+                        // session times out) or by a slower member: not drained yet.
+                        tracing::info!(
+                            unconsumed = n,
+                            "idle, but the group has not consumed everything yet; waiting"
+                        );
+                        last_message = Instant::now();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the group's offsets; stopping on idleness alone");
+                        break;
+                    }
+                }
             }
         }
     }
@@ -410,6 +438,36 @@ pub fn run(
         .unwrap_or_default();
     results.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(results)
+}
+
+/// Messages of the subscribed topics that the group has not committed yet
+/// (high watermark minus committed offset, over every partition).
+fn unconsumed(consumer: &Kc, topics: &[String], from_earliest: bool) -> KafkaResult<i64> {
+    let timeout = Duration::from_secs(5);
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in md.topics() {
+            for p in t.partitions() {
+                tpl.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    let mut total = 0;
+    for e in committed.elements() {
+        let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+        let done = match e.offset() {
+            Offset::Offset(o) => o,
+            // Nothing committed yet: a group starting at the earliest offset
+            // has everything from the low watermark to read; one starting at
+            // the latest has nothing.
+            _ if from_earliest => low,
+            _ => high,
+        };
+        total += (high - done).max(0);
+    }
+    Ok(total)
 }
 
 /// The batch with its share of the memory budget, held until it is in the lake.
