@@ -31,18 +31,34 @@ use crate::sinks::lake::{DerivedWriter, SinkError};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Listens and listening time (distinct users are counted from [`Window::users`]).
 #[derive(Default, Debug)]
-struct Kpi {
-    users: FxHashSet<i64>,
+struct Sums {
     listens: i64,
     seconds: f64,
 }
 
-impl Kpi {
-    fn add(&mut self, user: i64, secs: f64) {
-        self.users.insert(user);
+impl Sums {
+    fn add(&mut self, secs: f64) {
         self.listens += 1;
         self.seconds += secs;
+    }
+}
+
+/// The (state, gender, level) ids a user listened under in a window: almost
+/// always one combination, so one map entry per user replaces a set insert per
+/// breakdown (distinct users per value are counted when the window closes).
+#[derive(Debug)]
+struct Seen {
+    first: [Id; 3],
+    more: Vec<[Id; 3]>,
+}
+
+impl Seen {
+    fn note(&mut self, c: [Id; 3]) {
+        if self.first != c && !self.more.contains(&c) {
+            self.more.push(c);
+        }
     }
 }
 
@@ -73,17 +89,45 @@ impl Dim {
     }
 }
 
-/// Listens of an artist, and its distinct listeners per gender id.
-type ArtistStats = (i64, FxHashMap<Id, FxHashSet<i64>>);
-
 #[derive(Default, Debug)]
 struct Window {
-    all: Kpi,
-    /// (dimension, value id) → KPIs
-    by: FxHashMap<(Dim, Id), Kpi>,
+    all: Sums,
+    /// Distinct users, and the breakdown values each listened under.
+    users: FxHashMap<i64, Seen>,
+    /// (dimension, value id) → listens, time
+    by: FxHashMap<(Dim, Id), Sums>,
     /// (artist id, song id) → listens
     songs: FxHashMap<(Id, Id), i64>,
-    artists: FxHashMap<Id, ArtistStats>,
+    /// artist id → listens
+    artists: FxHashMap<Id, i64>,
+    /// Distinct (artist id, gender id, user): listeners of an artist by gender.
+    listeners: FxHashSet<(Id, Id, i64)>,
+}
+
+impl Window {
+    /// Distinct users per (dimension, value id).
+    fn active_users(&self) -> FxHashMap<(Dim, Id), i64> {
+        let mut out: FxHashMap<(Dim, Id), i64> = FxHashMap::default();
+        let mut vals: Vec<Id> = Vec::new();
+        for seen in self.users.values() {
+            for (d, dim) in [Dim::State, Dim::Gender, Dim::Level]
+                .into_iter()
+                .enumerate()
+            {
+                vals.clear();
+                vals.push(seen.first[d]);
+                for c in &seen.more {
+                    if !vals.contains(&c[d]) {
+                        vals.push(c[d]);
+                    }
+                }
+                for v in &vals {
+                    *out.entry((dim, *v)).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Interns the few thousand distinct states, genders, levels, artists and songs
@@ -279,14 +323,21 @@ impl Aggregator {
             let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
             for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
                 let win = w.entry(start).or_default();
-                win.all.add(u, secs);
+                win.all.add(secs);
+                let combo = [st, ge, le];
+                win.users
+                    .entry(u)
+                    .and_modify(|s| s.note(combo))
+                    .or_insert_with(|| Seen {
+                        first: combo,
+                        more: Vec::new(),
+                    });
                 for key in [(Dim::State, st), (Dim::Gender, ge), (Dim::Level, le)] {
-                    win.by.entry(key).or_default().add(u, secs);
+                    win.by.entry(key).or_default().add(secs);
                 }
                 *win.songs.entry((ar, so)).or_default() += 1;
-                let e = win.artists.entry(ar).or_default();
-                e.0 += 1;
-                e.1.entry(ge).or_default().insert(u);
+                *win.artists.entry(ar).or_default() += 1;
+                win.listeners.insert((ar, ge, u));
             }
         }
         if max_ts > i64::MIN {
@@ -387,26 +438,26 @@ impl Aggregator {
 }
 
 fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Vec<KpiRow> {
-    let row = |dimension, value: Option<String>, k: &Kpi| KpiRow {
+    let row = |dimension, value: Option<String>, users: i64, k: &Sums| KpiRow {
         grain,
         window_start_ms: start,
         dimension,
         value,
-        active_users: k.users.len() as i64,
+        active_users: users,
         listens: k.listens,
         stream_hours: k.seconds / 3600.0,
     };
-    let mut rows = vec![row("all", None, &w.all)];
+    let mut rows = vec![row("all", None, w.users.len() as i64, &w.all)];
+    let users = w.active_users();
     // By dimension name, then value (null first), as when keyed by strings.
-    let mut by: Vec<_> = w
-        .by
-        .iter()
-        .map(|((d, v), k)| (*d, names.name(*v), k))
-        .collect();
+    let mut by: Vec<_> =
+        w.by.iter()
+            .map(|((d, v), k)| (*d, names.name(*v), users.get(&(*d, *v)).copied(), k))
+            .collect();
     by.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     rows.extend(
         by.into_iter()
-            .map(|(d, v, k)| row(d.name(), v.map(str::to_string), k)),
+            .map(|(d, v, n, k)| row(d.name(), v.map(str::to_string), n.unwrap_or(0), k)),
     );
     rows
 }
@@ -416,7 +467,7 @@ fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i
     let mut v: Vec<(&str, i64, Id)> = w
         .artists
         .iter()
-        .map(|(a, (c, _))| (names.text(*a), *c, *a))
+        .map(|(a, c)| (names.text(*a), *c, *a))
         .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.truncate(n);
@@ -505,17 +556,22 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
             aa.append_value(artist);
             ac.append_value(n);
             if rank < 5 {
-                if let Some((_, genders)) = w.artists.get(&id) {
-                    // By gender, null first, as when keyed by strings.
-                    let mut gv: Vec<_> = genders.iter().map(|(g, u)| (names.name(*g), u)).collect();
-                    gv.sort_by(|a, b| a.0.cmp(&b.0));
-                    for (g, users) in gv {
-                        gg.append_value(grain);
-                        gs.append_value(*start);
-                        ga.append_value(artist);
-                        gx.append_option(g);
-                        gu.append_value(users.len() as i64);
-                    }
+                // Listeners by gender, null first, as when keyed by strings.
+                let mut by_gender: FxHashMap<Id, i64> = FxHashMap::default();
+                for (_, g, _) in w.listeners.iter().filter(|(a, _, _)| *a == id) {
+                    *by_gender.entry(*g).or_default() += 1;
+                }
+                let mut gv: Vec<_> = by_gender
+                    .into_iter()
+                    .map(|(g, n)| (names.name(g), n))
+                    .collect();
+                gv.sort_by(|a, b| a.0.cmp(&b.0));
+                for (g, users) in gv {
+                    gg.append_value(grain);
+                    gs.append_value(*start);
+                    ga.append_value(artist);
+                    gx.append_option(g);
+                    gu.append_value(users);
                 }
             }
         }
