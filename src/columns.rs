@@ -6,10 +6,10 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder,
+    PrimitiveArray, PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::event::{RawEvent, Table};
 
@@ -140,7 +140,8 @@ pub fn schema(table: Table) -> SchemaRef {
 }
 
 /// Builders for every column; a table's batch takes the columns it has.
-/// Reused across batches: `finish` empties them but keeps their capacity.
+/// Reused across batches: `finish` empties them and sizes them like the batch
+/// just finished (see [`take_str`]).
 #[derive(Default)]
 pub struct TableColumns {
     rows: usize,
@@ -216,31 +217,36 @@ impl TableColumns {
     pub fn finish(&mut self, table: Table) -> Result<RecordBatch, arrow::error::ArrowError> {
         // In `Col` declaration order.
         let all: [ArrayRef; 25] = [
-            Arc::new(self.ts.finish().with_timezone("UTC")),
-            Arc::new(self.session_id.finish()),
-            Arc::new(self.page.finish()),
-            Arc::new(self.auth.finish()),
-            Arc::new(self.method.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.level.finish()),
-            Arc::new(self.item_in_session.finish()),
-            Arc::new(self.city.finish()),
-            Arc::new(self.zip.finish()),
-            Arc::new(self.state.finish()),
-            Arc::new(self.user_agent.finish()),
-            Arc::new(self.lat.finish()),
-            Arc::new(self.lon.finish()),
-            Arc::new(self.user_id.finish()),
-            Arc::new(self.last_name.finish()),
-            Arc::new(self.first_name.finish()),
-            Arc::new(self.gender.finish()),
-            Arc::new(self.registration.finish()),
-            Arc::new(self.artist.finish()),
-            Arc::new(self.song.finish()),
-            Arc::new(self.duration.finish()),
-            Arc::new(self.success.finish()),
-            Arc::new(self.partition.finish()),
-            Arc::new(self.offset.finish()),
+            Arc::new(take(&mut self.ts).with_timezone("UTC")),
+            Arc::new(take(&mut self.session_id)),
+            take_str(&mut self.page),
+            take_str(&mut self.auth),
+            take_str(&mut self.method),
+            Arc::new(take(&mut self.status)),
+            take_str(&mut self.level),
+            Arc::new(take(&mut self.item_in_session)),
+            take_str(&mut self.city),
+            take_str(&mut self.zip),
+            take_str(&mut self.state),
+            take_str(&mut self.user_agent),
+            Arc::new(take(&mut self.lat)),
+            Arc::new(take(&mut self.lon)),
+            Arc::new(take(&mut self.user_id)),
+            take_str(&mut self.last_name),
+            take_str(&mut self.first_name),
+            take_str(&mut self.gender),
+            Arc::new(take(&mut self.registration)),
+            take_str(&mut self.artist),
+            take_str(&mut self.song),
+            Arc::new(take(&mut self.duration)),
+            {
+                let n = self.success.len();
+                let a = self.success.finish();
+                self.success = BooleanBuilder::with_capacity(n);
+                Arc::new(a)
+            },
+            Arc::new(take(&mut self.partition)),
+            Arc::new(take(&mut self.offset)),
         ];
         self.rows = 0;
         let arrays = columns(table)
@@ -249,4 +255,24 @@ impl TableColumns {
             .collect();
         RecordBatch::try_new(schema(table), arrays)
     }
+}
+
+/// Finishes a string column and leaves an empty builder with this batch's
+/// capacity. Arrow's `finish` hands its buffers to the array and starts again
+/// from nothing, so every batch used to regrow every column by doubling (a chain
+/// of reallocations and copies: most of the decoder's allocator time); the next
+/// batch of a partition is usually about as large.
+fn take_str(b: &mut StringBuilder) -> ArrayRef {
+    let (n, bytes) = (b.len(), b.values_slice().len());
+    let a = b.finish();
+    *b = StringBuilder::with_capacity(n, bytes);
+    Arc::new(a)
+}
+
+/// [`take_str`] for a primitive column.
+fn take<T: ArrowPrimitiveType>(b: &mut PrimitiveBuilder<T>) -> PrimitiveArray<T> {
+    let n = b.len();
+    let a = b.finish();
+    *b = PrimitiveBuilder::with_capacity(n);
+    a
 }

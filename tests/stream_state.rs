@@ -73,7 +73,7 @@ fn sessions_and_windows_equal_sql_over_the_lake() {
         .unwrap();
     assert!(worst < 1e-6, "session listening seconds differ by {worst}");
 
-    // Hourly and per-minute KPIs, overall and by state.
+    // Hourly and per-minute KPIs, overall and by state, gender and level.
     let kp = lake_glob(&lake, "agg_kpis");
     for (grain, trunc) in [("hour", "hour"), ("minute", "minute")] {
         let sql = format!(
@@ -81,11 +81,17 @@ fn sessions_and_windows_equal_sql_over_the_lake() {
              FROM read_parquet('{li}') GROUP BY 1
              UNION ALL
              SELECT epoch_ms(date_trunc('{trunc}', ts)), 'state', state, count(DISTINCT userId), count(*), sum(duration) / 3600
+             FROM read_parquet('{li}') GROUP BY 1, 3
+             UNION ALL
+             SELECT epoch_ms(date_trunc('{trunc}', ts)), 'gender', gender, count(DISTINCT userId), count(*), sum(duration) / 3600
+             FROM read_parquet('{li}') GROUP BY 1, 3
+             UNION ALL
+             SELECT epoch_ms(date_trunc('{trunc}', ts)), 'level', level, count(DISTINCT userId), count(*), sum(duration) / 3600
              FROM read_parquet('{li}') GROUP BY 1, 3"
         );
         let stream = format!(
             "SELECT epoch_ms(window_start) AS w, dimension AS d, value AS v, active_users AS u, listens AS l, stream_hours AS h
-             FROM read_parquet('{kp}') WHERE grain = '{grain}' AND dimension IN ('all', 'state')"
+             FROM read_parquet('{kp}') WHERE grain = '{grain}'"
         );
         let n: i64 = c
             .query_row(&format!("SELECT count(*) FROM ({sql})"), [], |r| r.get(0))
@@ -127,6 +133,26 @@ fn sessions_and_windows_equal_sql_over_the_lake() {
             )
             .unwrap();
         assert_eq!(diff, 0, "hourly top artists differ");
+    }
+    // Distinct listeners by gender of the top 5 artists per hour.
+    let tg = lake_glob(&lake, "agg_top_artists_gender");
+    let sql = format!(
+        "WITH top AS (SELECT w, artist FROM ({sql}) WHERE rank <= 5)
+         SELECT t.w, t.artist, l.gender, count(DISTINCT l.userId)
+         FROM top t JOIN read_parquet('{li}') l
+           ON epoch_ms(date_trunc('hour', l.ts)) = t.w AND l.artist = t.artist
+         GROUP BY 1, 2, 3"
+    );
+    let stream = format!("SELECT epoch_ms(window_start), artist, gender, users FROM read_parquet('{tg}') WHERE grain = 'hour'");
+    for (a, b) in [(&sql, &stream), (&stream, &sql)] {
+        let diff: i64 = c
+            .query_row(
+                &format!("SELECT count(*) FROM (({a}) EXCEPT ({b}))"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(diff, 0, "hourly top artists' listeners by gender differ");
     }
     // No late events in a finished in-order run.
     assert!(!lake.join("_late").exists(), "unexpected late events");

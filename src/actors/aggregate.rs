@@ -10,7 +10,7 @@
 //! live view. Listens older than the watermark are late: counted and written to
 //! `_late/listen_events/`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, RwLock};
 
@@ -20,6 +20,7 @@ use arrow::array::{
     StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::sessionize::{
     stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, Tick,
@@ -30,60 +31,145 @@ use crate::sinks::lake::{DerivedWriter, SinkError};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Listens and listening time (distinct users are counted from [`Window::users`]).
 #[derive(Default, Debug)]
-struct Kpi {
-    users: HashSet<i64>,
+struct Sums {
     listens: i64,
     seconds: f64,
 }
 
-impl Kpi {
-    fn add(&mut self, user: i64, secs: f64) {
-        self.users.insert(user);
+impl Sums {
+    fn add(&mut self, secs: f64) {
         self.listens += 1;
         self.seconds += secs;
     }
 }
 
-/// A string shared by every window that mentions it (see [`Interner`]).
-type Name = Arc<str>;
+/// The (state, gender, level) ids a user listened under in a window: almost
+/// always one combination, so one map entry per user replaces a set insert per
+/// breakdown (distinct users per value are counted when the window closes).
+#[derive(Debug)]
+struct Seen {
+    first: [Id; 3],
+    more: Vec<[Id; 3]>,
+}
 
-/// Listens of an artist, and its distinct listeners per gender.
-type ArtistStats = (i64, HashMap<Option<Name>, HashSet<i64>>);
+impl Seen {
+    fn note(&mut self, c: [Id; 3]) {
+        if self.first != c && !self.more.contains(&c) {
+            self.more.push(c);
+        }
+    }
+}
+
+/// An interned string (see [`Interner`]); [`NULL`] stands for a null value.
+/// Windows are keyed by these ids, so counting a listen hashes a few integers
+/// instead of strings and never allocates: the stream thread's cost per listen
+/// was dominated by hashing and cloning string keys.
+type Id = u32;
+
+/// The id of a null string.
+const NULL: Id = Id::MAX;
+
+/// KPI breakdowns, in output order (by name: "gender" < "level" < "state").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Dim {
+    Gender,
+    Level,
+    State,
+}
+
+impl Dim {
+    fn name(self) -> &'static str {
+        match self {
+            Dim::Gender => "gender",
+            Dim::Level => "level",
+            Dim::State => "state",
+        }
+    }
+}
 
 #[derive(Default, Debug)]
 struct Window {
-    all: Kpi,
-    /// (dimension, value) → KPIs
-    by: HashMap<(&'static str, Option<Name>), Kpi>,
-    songs: HashMap<(Name, Name), i64>,
-    artists: HashMap<Name, ArtistStats>,
+    all: Sums,
+    /// Distinct users, and the breakdown values each listened under.
+    users: FxHashMap<i64, Seen>,
+    /// (dimension, value id) → listens, time
+    by: FxHashMap<(Dim, Id), Sums>,
+    /// (artist id, song id) → listens
+    songs: FxHashMap<(Id, Id), i64>,
+    /// artist id → listens
+    artists: FxHashMap<Id, i64>,
+    /// Distinct (artist id, gender id, user): listeners of an artist by gender.
+    listeners: FxHashSet<(Id, Id, i64)>,
 }
 
-/// Interns the few thousand distinct states, genders, levels, artists and songs,
-/// so counting a listen clones reference counts instead of allocating strings.
+impl Window {
+    /// Distinct users per (dimension, value id).
+    fn active_users(&self) -> FxHashMap<(Dim, Id), i64> {
+        let mut out: FxHashMap<(Dim, Id), i64> = FxHashMap::default();
+        let mut vals: Vec<Id> = Vec::new();
+        for seen in self.users.values() {
+            for (d, dim) in [Dim::State, Dim::Gender, Dim::Level]
+                .into_iter()
+                .enumerate()
+            {
+                vals.clear();
+                vals.push(seen.first[d]);
+                for c in &seen.more {
+                    if !vals.contains(&c[d]) {
+                        vals.push(c[d]);
+                    }
+                }
+                for v in &vals {
+                    *out.entry((dim, *v)).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Interns the few thousand distinct states, genders, levels, artists and songs
+/// as dense ids.
 #[derive(Default, Debug)]
-struct Interner(HashSet<Name>);
+struct Interner {
+    ids: FxHashMap<Arc<str>, Id>,
+    names: Vec<Arc<str>>,
+}
 
 impl Interner {
-    /// Beyond this many entries the set is dropped and rebuilt; names already in
-    /// windows stay valid (they are reference counted), so this only bounds memory.
+    /// Beyond this many entries the interner is rebuilt, but only when no window
+    /// is open (open windows hold ids); this only bounds memory.
     const MAX: usize = 1_000_000;
 
-    fn get(&mut self, s: &str) -> Name {
-        if let Some(n) = self.0.get(s) {
-            return n.clone();
+    fn get(&mut self, s: &str) -> Id {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
         }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        let n: Name = Arc::from(s);
-        self.0.insert(n.clone());
-        n
+        let id = self.names.len() as Id;
+        let n: Arc<str> = Arc::from(s);
+        self.names.push(n.clone());
+        self.ids.insert(n, id);
+        id
     }
 
-    fn opt(&mut self, a: &StringArray, i: usize) -> Option<Name> {
-        a.is_valid(i).then(|| self.get(a.value(i)))
+    fn opt(&mut self, a: &StringArray, i: usize) -> Id {
+        if a.is_valid(i) {
+            self.get(a.value(i))
+        } else {
+            NULL
+        }
+    }
+
+    /// The string of an id; `None` for [`NULL`].
+    fn name(&self, id: Id) -> Option<&str> {
+        self.names.get(id as usize).map(|n| &**n)
+    }
+
+    /// [`Interner::name`] for ids that are never null (artist, song).
+    fn text(&self, id: Id) -> &str {
+        self.name(id).unwrap_or("")
     }
 }
 
@@ -225,28 +311,33 @@ impl Aggregator {
                 names.opt(gender, i),
                 names.opt(level, i),
             );
-            let ar = names.opt(artist, i).unwrap_or_else(|| names.get(""));
-            let so = names.opt(song, i).unwrap_or_else(|| names.get(""));
+            // A null artist or song counts as "" (as before interning).
+            let ar = match names.opt(artist, i) {
+                NULL => names.get(""),
+                id => id,
+            };
+            let so = match names.opt(song, i) {
+                NULL => names.get(""),
+                id => id,
+            };
             let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
             for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
                 let win = w.entry(start).or_default();
-                win.all.add(u, secs);
-                win.by
-                    .entry(("state", st.clone()))
-                    .or_default()
-                    .add(u, secs);
-                win.by
-                    .entry(("gender", ge.clone()))
-                    .or_default()
-                    .add(u, secs);
-                win.by
-                    .entry(("level", le.clone()))
-                    .or_default()
-                    .add(u, secs);
-                *win.songs.entry((ar.clone(), so.clone())).or_default() += 1;
-                let e = win.artists.entry(ar.clone()).or_default();
-                e.0 += 1;
-                e.1.entry(ge.clone()).or_default().insert(u);
+                win.all.add(secs);
+                let combo = [st, ge, le];
+                win.users
+                    .entry(u)
+                    .and_modify(|s| s.note(combo))
+                    .or_insert_with(|| Seen {
+                        first: combo,
+                        more: Vec::new(),
+                    });
+                for key in [(Dim::State, st), (Dim::Gender, ge), (Dim::Level, le)] {
+                    win.by.entry(key).or_default().add(secs);
+                }
+                *win.songs.entry((ar, so)).or_default() += 1;
+                *win.artists.entry(ar).or_default() += 1;
+                win.listeners.insert((ar, ge, u));
             }
         }
         if max_ts > i64::MIN {
@@ -295,11 +386,12 @@ impl Aggregator {
     fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
-        let tables = build_tables(&closed);
+        let names = &self.names;
+        let tables = build_tables(&closed, names);
         if let Ok(mut live) = self.live.write() {
             live.watermark_ms = self.watermark.current();
             for (grain, start, w) in &closed {
-                let rows = kpi_rows(grain, *start, w);
+                let rows = kpi_rows(grain, *start, w, names);
                 match *grain {
                     "minute"
                         if live
@@ -316,7 +408,10 @@ impl Aggregator {
                             .is_none_or(|r| r.window_start_ms <= *start) =>
                     {
                         live.last_hour = rows;
-                        live.top_artists_last_hour = top_artists(w, 10);
+                        live.top_artists_last_hour = top_artists(w, names, 10)
+                            .into_iter()
+                            .map(|(a, n, _)| (a.to_string(), n))
+                            .collect();
                     }
                     _ => {}
                 }
@@ -325,6 +420,10 @@ impl Aggregator {
         self.metrics
             .windows_closed
             .fetch_add(closed.len() as u64, Relaxed);
+        if self.minute.is_empty() && self.hour.is_empty() && self.names.names.len() >= Interner::MAX
+        {
+            self.names = Interner::default();
+        }
         let writer = self.writer.clone();
         Box::pin(async move {
             for (name, rb) in tables.map_err(SinkError::Internal)? {
@@ -338,41 +437,46 @@ impl Aggregator {
     }
 }
 
-fn kpi_rows(grain: &'static str, start: i64, w: &Window) -> Vec<KpiRow> {
-    let row = |dimension, value: Option<String>, k: &Kpi| KpiRow {
+fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Vec<KpiRow> {
+    let row = |dimension, value: Option<String>, users: i64, k: &Sums| KpiRow {
         grain,
         window_start_ms: start,
         dimension,
         value,
-        active_users: k.users.len() as i64,
+        active_users: users,
         listens: k.listens,
         stream_hours: k.seconds / 3600.0,
     };
-    let mut rows = vec![row("all", None, &w.all)];
-    let mut by: Vec<_> = w.by.iter().collect();
-    by.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rows = vec![row("all", None, w.users.len() as i64, &w.all)];
+    let users = w.active_users();
+    // By dimension name, then value (null first), as when keyed by strings.
+    let mut by: Vec<_> =
+        w.by.iter()
+            .map(|((d, v), k)| (*d, names.name(*v), users.get(&(*d, *v)).copied(), k))
+            .collect();
+    by.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     rows.extend(
         by.into_iter()
-            .map(|((d, v), k)| row(d, v.as_deref().map(str::to_string), k)),
+            .map(|(d, v, n, k)| row(d.name(), v.map(str::to_string), n.unwrap_or(0), k)),
     );
     rows
 }
 
-/// Top `n` artists by listens, ties by name.
-fn top_artists(w: &Window, n: usize) -> Vec<(String, i64)> {
-    let mut v: Vec<(String, i64)> = w
+/// Top `n` artists by listens, ties by name: (name, listens, artist id).
+fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i64, Id)> {
+    let mut v: Vec<(&str, i64, Id)> = w
         .artists
         .iter()
-        .map(|(a, (c, _))| (a.to_string(), *c))
+        .map(|(a, c)| (names.text(*a), *c, *a))
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.truncate(n);
     v
 }
 
 type Tables = Result<Vec<(&'static str, RecordBatch)>, String>;
 
-fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
+fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tables {
     let ts_col = |v: &[i64]| -> ArrayRef {
         let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
         b.append_slice(v);
@@ -383,7 +487,7 @@ fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
     // agg_kpis
     let rows: Vec<KpiRow> = closed
         .iter()
-        .flat_map(|(g, s, w)| kpi_rows(g, *s, w))
+        .flat_map(|(g, s, w)| kpi_rows(g, *s, w, names))
         .collect();
     let mut out = Vec::new();
     if rows.is_empty() {
@@ -431,33 +535,43 @@ fn build_tables(closed: &[(&'static str, i64, Window)]) -> Tables {
         Int64Builder::new(),
     );
     for (grain, start, w) in closed {
-        let mut songs: Vec<(&(Name, Name), &i64)> = w.songs.iter().collect();
-        songs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let mut songs: Vec<((&str, &str), i64)> = w
+            .songs
+            .iter()
+            .map(|((a, s), n)| ((names.text(*a), names.text(*s)), *n))
+            .collect();
+        songs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
             sg.append_value(grain);
             ss.append_value(*start);
             sr.append_value(rank as i64 + 1);
             sa.append_value(artist);
             sn.append_value(song);
-            sc.append_value(*n);
+            sc.append_value(n);
         }
-        for (rank, (artist, n)) in top_artists(w, 10).into_iter().enumerate() {
+        for (rank, (artist, n, id)) in top_artists(w, names, 10).into_iter().enumerate() {
             ag.append_value(grain);
             as_.append_value(*start);
             ar.append_value(rank as i64 + 1);
-            aa.append_value(&artist);
+            aa.append_value(artist);
             ac.append_value(n);
             if rank < 5 {
-                if let Some((_, genders)) = w.artists.get(artist.as_str()) {
-                    let mut gv: Vec<_> = genders.iter().collect();
-                    gv.sort_by(|a, b| a.0.cmp(b.0));
-                    for (g, users) in gv {
-                        gg.append_value(grain);
-                        gs.append_value(*start);
-                        ga.append_value(&artist);
-                        gx.append_option(g.as_deref());
-                        gu.append_value(users.len() as i64);
-                    }
+                // Listeners by gender, null first, as when keyed by strings.
+                let mut by_gender: FxHashMap<Id, i64> = FxHashMap::default();
+                for (_, g, _) in w.listeners.iter().filter(|(a, _, _)| *a == id) {
+                    *by_gender.entry(*g).or_default() += 1;
+                }
+                let mut gv: Vec<_> = by_gender
+                    .into_iter()
+                    .map(|(g, n)| (names.name(g), n))
+                    .collect();
+                gv.sort_by(|a, b| a.0.cmp(&b.0));
+                for (g, users) in gv {
+                    gg.append_value(grain);
+                    gs.append_value(*start);
+                    ga.append_value(artist);
+                    gx.append_option(g);
+                    gu.append_value(users);
                 }
             }
         }

@@ -13,7 +13,6 @@
 //! stop close every open session, so a finished run's `sessions` equal the same
 //! definition computed in SQL over the lake (tested).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -24,6 +23,7 @@ use arrow::array::{
     TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use rustc_hash::FxHashMap;
 
 use super::watermark::Watermark;
 use super::SourceId;
@@ -84,7 +84,9 @@ struct Open {
 
 pub struct Sessionizer {
     gap_ms: i64,
-    open: HashMap<Key, Open>,
+    /// FxHash: a lookup per page view, on integer keys (SipHash was most of the
+    /// stream thread's time).
+    open: FxHashMap<Key, Open>,
     watermark: Watermark,
     closed: Vec<Open>,
     late: Vec<RecordBatch>,
@@ -119,7 +121,7 @@ impl Sessionizer {
     ) -> Sessionizer {
         Sessionizer {
             gap_ms,
-            open: HashMap::new(),
+            open: FxHashMap::default(),
             watermark,
             closed: Vec::new(),
             late: Vec::new(),

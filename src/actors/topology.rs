@@ -100,7 +100,9 @@ impl Topology {
         let mut observers = Observers::default();
         let st = &settings.stream;
         if st.enabled {
-            let arb = Arbiter::new();
+            // One thread each: they share no state (each keeps its own watermark),
+            // and on one thread together they were the pipeline's busiest thread.
+            let (arb, arb2) = (Arbiter::new(), Arbiter::new());
             let derived = DerivedWriter::new(lake.clone(), &settings.lake)?;
             let wm = || {
                 Watermark::new(
@@ -123,10 +125,11 @@ impl Topology {
                 live.clone(),
                 wm(),
             );
-            let aggregator = Aggregator::start_in_arbiter(&arb.handle(), move |_| {
+            let aggregator = Aggregator::start_in_arbiter(&arb2.handle(), move |_| {
                 Aggregator::new(win, w2, derived, m2, l2, mailbox)
             });
             arbiters.push(arb);
+            arbiters.push(arb2);
             // Closed sessions and windows are written on a timer.
             let (s, a) = (sessionizer.clone(), aggregator.clone());
             let tick = std::time::Duration::from_millis(st.tick_ms);
