@@ -436,7 +436,7 @@ pub fn run(
                     settings.kafka.auto_offset_reset == "earliest",
                 ) {
                     Ok(0) => {
-                        tracing::info!("no message for kafka.idle_exit_secs and the group has consumed everything: stopping");
+                        tracing::info!("no message for kafka.idle_exit_secs and the group has read everything: stopping");
                         break;
                     }
                     Ok(n) => {
@@ -468,8 +468,10 @@ pub fn run(
     Ok(results)
 }
 
-/// Messages of the subscribed topics that the group has not committed yet
-/// (high watermark minus committed offset, over every partition).
+/// Messages of the subscribed topics that nobody has read yet: for our own
+/// partitions, high watermark minus our read position (what we have read sits in
+/// open lake files and is committed when they close, at the stop); for the
+/// others, high watermark minus the group's committed offset.
 fn unconsumed(consumer: &Kc, topics: &[String], from_earliest: bool) -> KafkaResult<i64> {
     let timeout = Duration::from_secs(5);
     let mut tpl = TopicPartitionList::new();
@@ -481,15 +483,27 @@ fn unconsumed(consumer: &Kc, topics: &[String], from_earliest: bool) -> KafkaRes
             }
         }
     }
+    let ours: std::collections::HashMap<(String, i32), Offset> = consumer
+        .position()?
+        .elements()
+        .iter()
+        .map(|e| ((e.topic().to_string(), e.partition()), e.offset()))
+        .collect();
     let committed = consumer.committed_offsets(tpl, timeout)?;
     let mut total = 0;
     for e in committed.elements() {
         let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
-        let done = match e.offset() {
+        // Our position is unset for a partition we have not read from since
+        // the assignment: then the committed offset says where we stand.
+        let at = match ours.get(&(e.topic().to_string(), e.partition())) {
+            Some(Offset::Offset(o)) => Offset::Offset(*o),
+            _ => e.offset(),
+        };
+        let done = match at {
             Offset::Offset(o) => o,
-            // Nothing committed yet: a group starting at the earliest offset
-            // has everything from the low watermark to read; one starting at
-            // the latest has nothing.
+            // Nothing read or committed yet: a group starting at the earliest
+            // offset has everything from the low watermark to read; one
+            // starting at the latest has nothing.
             _ if from_earliest => low,
             _ => high,
         };
