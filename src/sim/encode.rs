@@ -174,6 +174,19 @@ pub struct Tables {
     level_pre: Vec<Vec<u8>>,
     /// The tag, `}` and `\n`; the same after `,"success":true` / `false`.
     end: Vec<u8>,
+    /// The fragments copied in every event of the one-thread path, again, in
+    /// one buffer padded by [`WIN`] bytes: copied in fixed-size chunks
+    /// ([`put_frag`]) instead of a `memcpy` call each.
+    hot: Vec<u8>,
+    hot_pv_pre: Vec<Frag>,
+    hot_auth_level_pre: Vec<Frag>,
+    hot_last_kv: Vec<Frag>,
+    hot_first_kv: Vec<Frag>,
+    hot_song: Vec<Frag>,
+    hot_end: Frag,
+    /// What a page view line takes at most, plus [`WIN`]: reserved before
+    /// the line's unchecked copies ([`put_frag`]); twice that for a listen.
+    room: usize,
     success_end: Vec<u8>,
     failure_end: Vec<u8>,
 }
@@ -202,6 +215,61 @@ fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
         b.truncate(start + n);
     } else {
         b.extend_from_slice(&window[..n.min(window.len())]);
+    }
+}
+
+/// A fragment of [`Tables::hot`]: `hot[at..at + len]`.
+#[derive(Debug, Clone, Copy)]
+struct Frag {
+    at: u32,
+    len: u32,
+}
+
+fn frag(hot: &mut Vec<u8>, f: &[u8]) -> Frag {
+    let at = hot.len() as u32;
+    hot.extend_from_slice(f);
+    Frag {
+        at,
+        len: f.len() as u32,
+    }
+}
+
+/// What [`put_frag`] copies at most without `memcpy`, and the padding of
+/// [`Tables::hot`].
+const WIN: usize = 96;
+
+/// Appends `src[at..at + n]`. When it is at most [`WIN`] bytes it copies
+/// one to three 32-byte chunks and counts only the first `n` bytes:
+/// straight-line vector moves instead of a `memcpy` call, and no capacity
+/// check.
+///
+/// # Safety
+///
+/// `src[at..at + WIN]` is in bounds (`src` is [`Tables::hot`], padded) and
+/// `b` has at least `WIN` bytes of spare capacity (the caller reserved
+/// [`Tables::room`] for the line).
+#[inline(always)]
+unsafe fn put_frag(b: &mut Vec<u8>, src: &[u8], at: usize, n: usize) {
+    let len = b.len();
+    debug_assert!(src.len() >= at + WIN && b.capacity() - len >= WIN);
+    if n <= WIN {
+        // SAFETY: the ranges are valid (see above); `src` and `b` are
+        // distinct buffers (one borrowed shared, the other mutably). Only the
+        // first `n <= WIN` bytes written are counted in the length.
+        unsafe {
+            let s = src.as_ptr().add(at);
+            let d = b.as_mut_ptr().add(len);
+            std::ptr::copy_nonoverlapping(s, d, 32);
+            if n > 32 {
+                std::ptr::copy_nonoverlapping(s.add(32), d.add(32), 32);
+                if n > 64 {
+                    std::ptr::copy_nonoverlapping(s.add(64), d.add(64), 32);
+                }
+            }
+            b.set_len(len + n);
+        }
+    } else {
+        b.extend_from_slice(&src[at..at + n]);
     }
 }
 
@@ -364,6 +432,14 @@ impl Tables {
             auth_level_pre: vec![],
             level_pre: vec![],
             end: vec![],
+            hot: vec![],
+            hot_pv_pre: vec![],
+            hot_auth_level_pre: vec![],
+            hot_last_kv: vec![],
+            hot_first_kv: vec![],
+            hot_song: vec![],
+            hot_end: Frag { at: 0, len: 0 },
+            room: 0,
             success_end: vec![],
             failure_end: vec![],
         };
@@ -476,6 +552,37 @@ impl Tables {
         t.end = [&t.tag[..], b"}\n"].concat();
         t.success_end = [b",\"success\":true", &t.tag[..], b"}\n"].concat();
         t.failure_end = [b",\"success\":false", &t.tag[..], b"}\n"].concat();
+        let mut hot = Vec::new();
+        let mut add = |v: &[Vec<u8>]| v.iter().map(|f| frag(&mut hot, f)).collect();
+        t.hot_pv_pre = add(&t.pv_pre);
+        t.hot_auth_level_pre = add(&t.auth_level_pre);
+        t.hot_last_kv = add(&t.last_kv);
+        t.hot_first_kv = add(&t.first_kv);
+        t.hot_song = add(&t.song_four);
+        t.hot_end = frag(&mut hot, &t.end);
+        hot.resize(hot.len() + WIN, 0);
+        t.hot = hot;
+        let max = |v: &[Vec<u8>]| v.iter().map(|f| f.len()).max().unwrap_or(0);
+        let device = t
+            .device_off
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as usize)
+            .max()
+            .unwrap_or(0);
+        // Head and session id (40 + 19), the item (10), the user's id and
+        // registration (at most 11 + 20 + 16 + 20), and slack.
+        t.room = WIN
+            + 256
+            + 40
+            + 19
+            + max(&t.pv_pre)
+            + 10
+            + device
+            + 67
+            + max(&t.last_kv)
+            + max(&t.first_kv)
+            + max(&t.song_four)
+            + t.end.len();
         t
     }
 
@@ -584,12 +691,14 @@ impl Tables {
         }
         let pv = routes[Table::PageView.index()];
         let b = &mut bufs[pv];
+        b.reserve(self.room);
         let start = b.len();
         put_window::<32>(b, d.head, d.head_len);
         let head = start + 1;
         put_window::<16>(b, d.sid, d.sid_len);
         let head_end = b.len();
-        b.extend_from_slice(&self.pv_pre[e.state]);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { self.put_hot(b, self.hot_pv_pre[e.state]) };
         let tail = b.len();
         small(b, e.item);
         self.device(b, e);
@@ -604,14 +713,18 @@ impl Tables {
                 b.extend_from_slice(b",\"registration\":");
                 int(b, u.registration_ms);
             }
-            b.extend_from_slice(&self.last_kv[u.last as usize]);
-            b.extend_from_slice(&self.first_kv[u.first as usize]);
+            // SAFETY: `room` reserved at the start of the line.
+            unsafe { self.put_hot(b, self.hot_last_kv[u.last as usize]) };
+            // SAFETY: `room` reserved at the start of the line.
+            unsafe { self.put_hot(b, self.hot_first_kv[u.first as usize]) };
         }
         let tail_end = b.len();
         if let Some(s) = e.song {
-            b.extend_from_slice(&self.song_four[s as usize]);
+            // SAFETY: `room` reserved at the start of the line.
+            unsafe { self.put_hot(b, self.hot_song[s as usize]) };
         }
-        b.extend_from_slice(&self.end);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { self.put_hot(b, self.hot_end) };
         let end = b.len();
         lines.push(Line {
             stream: Stream::Topic(Table::PageView),
@@ -623,7 +736,7 @@ impl Tables {
             // `{"artist":..,"song":..,"duration":..,`, the head (from the
             // cached digits: cheaper than a copy from the page view), the
             // state's fields, the tail.
-            let song = &self.song_four[s as usize];
+            let song = self.hot_song[s as usize];
             let i = routes[Table::Listen.index()];
             let start;
             if i == pv {
@@ -652,23 +765,29 @@ impl Tables {
     fn listen_line(
         &self,
         l: &mut Vec<u8>,
-        song: &[u8],
+        song: Frag,
         d: &Digits<'_>,
         state: usize,
         pv: Option<&Vec<u8>>,
         tail: std::ops::Range<usize>,
     ) {
+        // The line is at most the page view's `room` plus the song, head and
+        // state fields (less than another `room`).
+        l.reserve(2 * self.room);
         l.push(b'{');
-        l.extend_from_slice(&song[1..]);
+        // SAFETY: `room` reserved above.
+        unsafe { put_frag(l, &self.hot, song.at as usize + 1, song.len as usize - 1) };
         l.push(b',');
         put_window::<32>(l, &d.head[1..], d.head_len - 1);
         put_window::<16>(l, d.sid, d.sid_len);
-        l.extend_from_slice(&self.auth_level_pre[state]);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { self.put_hot(l, self.hot_auth_level_pre[state]) };
         match pv {
             Some(p) => l.extend_from_slice(&p[tail]),
             None => l.extend_from_within(tail),
         }
-        l.extend_from_slice(&self.end);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { self.put_hot(l, self.hot_end) };
     }
 
     /// Auth and status change messages (one event in seventy): `{`, the
@@ -715,6 +834,19 @@ impl Tables {
                 &self.end,
             );
         }
+    }
+
+    /// [`put_frag`] of a fragment of [`Tables::hot`].
+    ///
+    /// # Safety
+    ///
+    /// `b` has [`WIN`] bytes of spare capacity (the line writers reserve
+    /// [`Tables::room`] first).
+    #[inline(always)]
+    unsafe fn put_hot(&self, b: &mut Vec<u8>, f: Frag) {
+        // SAFETY: a `Frag` is a range of `hot`, padded by `WIN` bytes; the
+        // capacity is the caller's promise.
+        unsafe { put_frag(b, &self.hot, f.at as usize, f.len as usize) }
     }
 
     #[inline]
