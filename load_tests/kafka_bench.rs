@@ -420,10 +420,12 @@ fn pipeline(
     let port = free_port()?;
     let quoted: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
     let cfg = data.join("bench.toml");
+    // Lake files roll every 2 s: the clock stops when every row is durable, and
+    // rows become durable when their roll closes.
     std::fs::write(
         &cfg,
         format!(
-            "[data]\ndir = \"{}\"\n[web]\nlisten = \"127.0.0.1:{port}\"\n[warehouse]\nenabled = false\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [{}]\nidle_exit_secs = 3\n",
+            "[data]\ndir = \"{}\"\n[lake]\nfile_max_age_secs = 2\n[web]\nlisten = \"127.0.0.1:{port}\"\n[warehouse]\nenabled = false\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [{}]\nidle_exit_secs = 3\n",
             data.display(),
             a.brokers,
             unique("kbpipe"),
