@@ -127,6 +127,19 @@ fn field(col: Col) -> Field {
 }
 
 /// The Arrow schema of a table (cached).
+/// Column `name` of a batch as array type `A`, or an error naming the column
+/// (a schema mismatch: a bug, not bad input).
+pub fn typed<'a, A: arrow::array::Array + 'static>(
+    rb: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a A, String> {
+    rb.column_by_name(name)
+        .ok_or_else(|| format!("batch has no {name} column"))?
+        .as_any()
+        .downcast_ref::<A>()
+        .ok_or_else(|| format!("column {name} has an unexpected type"))
+}
+
 pub fn schema(table: Table) -> SchemaRef {
     static SCHEMAS: OnceLock<[SchemaRef; 4]> = OnceLock::new();
     SCHEMAS.get_or_init(|| {

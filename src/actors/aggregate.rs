@@ -26,6 +26,7 @@ use super::sessionize::{
     stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, Tick,
 };
 use super::watermark::Watermark;
+use crate::columns::typed;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
 
@@ -250,42 +251,14 @@ impl Aggregator {
 
     fn observe(&mut self, msg: Observe) -> Result<(), String> {
         let rb = &msg.rows;
-        let col = |name: &str| {
-            rb.column_by_name(name)
-                .ok_or(format!("listens have no {name} column"))
-        };
-        let ts = col("ts")?
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or("ts type")?;
-        let user = col("userId")?
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or("userId type")?;
-        let state = col("state")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("state type")?;
-        let gender = col("gender")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("gender type")?;
-        let level = col("level")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("level type")?;
-        let artist = col("artist")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("artist type")?;
-        let song = col("song")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("song type")?;
-        let duration = col("duration")?
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or("duration type")?;
+        let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
+        let user = typed::<Int64Array>(rb, "userId")?;
+        let state = typed::<StringArray>(rb, "state")?;
+        let gender = typed::<StringArray>(rb, "gender")?;
+        let level = typed::<StringArray>(rb, "level")?;
+        let artist = typed::<StringArray>(rb, "artist")?;
+        let song = typed::<StringArray>(rb, "song")?;
+        let duration = typed::<Float64Array>(rb, "duration")?;
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         let mut late_rows = Vec::new();
         let mut max_ts = i64::MIN;

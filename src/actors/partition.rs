@@ -126,11 +126,11 @@ impl Actor for PartitionActor {
             }
             let mut cleaned = false;
             let mut roll = OpenRoll::default();
-            let mut failed = false;
             // A previous actor of this partition (in this process) may have
             // stopped on an error with files open: they must not complete.
             let _ = writer.send(Discard(source.clone())).await;
-            loop {
+            // Ends with the first error, or Ok when the input closes.
+            let ended: Result<(), String> = loop {
                 // Checked before reading too: with a backlog, input is always
                 // ready and a timeout on reading alone would never fire.
                 let aged = roll.opened.is_some_and(|t| t.elapsed() >= max_age);
@@ -146,13 +146,13 @@ impl Actor for PartitionActor {
                     // The roll is old enough: close it, whether or not more data comes.
                     let out = writer.send(Roll(source.clone(), "age")).await;
                     if let Err(e) = roll.settle(out, &source, &*committer, &metrics, &mut summary) {
-                        summary.error = Some(e);
-                        failed = true;
-                        break;
+                        break Err(e);
                     }
                     continue;
                 };
-                let Some(mut batch) = next else { break };
+                let Some(mut batch) = next else {
+                    break Ok(());
+                };
                 let (Some(first), Some(last)) = (batch.raw.first_offset(), batch.raw.last_offset())
                 else {
                     continue;
@@ -166,9 +166,7 @@ impl Actor for PartitionActor {
                             tracing::info!(%source, from_offset = first, files = n, "removed files of uncommitted rolls")
                         }
                         Err(e) => {
-                            summary.error = Some(e.to_string());
-                            failed = true;
-                            break;
+                            break Err(e.to_string());
                         }
                     }
                     cleaned = true;
@@ -180,29 +178,22 @@ impl Actor for PartitionActor {
                 metrics.messages_in.fetch_add(n, Relaxed);
                 metrics.batches_in.fetch_add(1, Relaxed);
                 metrics.record_batch_size(n);
-                let decoded = match decoder.send(Decode(batch)).await {
+                let mut decoded = match decoder.send(Decode(batch)).await {
                     Ok(Ok(d)) => d,
                     Ok(Err(e)) => {
-                        summary.error = Some(e.to_string());
-                        failed = true;
-                        break;
+                        break Err(e.to_string());
                     }
                     Err(e) => {
-                        summary.error = Some(format!("decoder unavailable: {e}"));
-                        failed = true;
-                        break;
+                        break Err(format!("decoder unavailable: {e}"));
                     }
                 };
-                let mut decoded = decoded;
                 if !decoded.dead.is_empty() {
                     tracing::warn!(%source, dead_letters = decoded.dead.len(), first_reason = %decoded.dead[0].error, "messages dead-lettered");
                     if let Some(topic) = &dead_letters.topic {
                         // Delivered before the batch counts as written (and so
                         // before any commit that covers it).
                         if let Err(e) = topic.send(&source, &decoded.dead).await {
-                            summary.error = Some(e.to_string());
-                            failed = true;
-                            break;
+                            break Err(e.to_string());
                         }
                     }
                     if !dead_letters.to_lake {
@@ -229,23 +220,20 @@ impl Actor for PartitionActor {
                 if let Err(e) =
                     roll.settle(Ok(written), &source, &*committer, &metrics, &mut summary)
                 {
-                    summary.error = Some(e);
-                    failed = true;
-                    break;
+                    break Err(e);
                 }
                 // In the roll (durable once it closes; a crash before that replays
                 // it into a new process whose state starts empty): the stream's
                 // state may see it now (waits when they are busy).
                 if let Err(e) = observe(&observers, &source, page_views, listens).await {
-                    summary.error = Some(e);
-                    failed = true;
-                    break;
+                    break Err(e);
                 }
                 summary.batches += 1;
                 summary.messages += n;
                 tracing::debug!(%source, first, last, "batch in the lake's open files");
-            }
-            if failed {
+            };
+            if let Err(e) = ended {
+                summary.error = Some(e);
                 // Half-written files must not become visible; the offsets after
                 // the last commit are re-read by the next owner of the partition.
                 let _ = writer.send(Discard(source.clone())).await;

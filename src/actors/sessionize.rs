@@ -27,6 +27,7 @@ use rustc_hash::FxHashMap;
 
 use super::watermark::Watermark;
 use super::SourceId;
+use crate::columns::typed;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
 
@@ -133,42 +134,14 @@ impl Sessionizer {
 
     fn observe(&mut self, msg: Observe) -> Result<(), String> {
         let rb = &msg.rows;
-        let col = |name: &str| {
-            rb.column_by_name(name)
-                .ok_or(format!("page views have no {name} column"))
-        };
-        let ts = col("ts")?
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or("ts type")?;
-        let user = col("userId")?
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or("userId type")?;
-        let sid = col("sessionId")?
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or("sessionId type")?;
-        let page = col("page")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("page type")?;
-        let level = col("level")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("level type")?;
-        let city = col("city")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("city type")?;
-        let state = col("state")?
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("state type")?;
-        let duration = col("duration")?
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or("duration type")?;
+        let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
+        let user = typed::<Int64Array>(rb, "userId")?;
+        let sid = typed::<Int64Array>(rb, "sessionId")?;
+        let page = typed::<StringArray>(rb, "page")?;
+        let level = typed::<StringArray>(rb, "level")?;
+        let city = typed::<StringArray>(rb, "city")?;
+        let state = typed::<StringArray>(rb, "state")?;
+        let duration = typed::<Float64Array>(rb, "duration")?;
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         let mut late_rows = Vec::new();
         let mut max_ts = i64::MIN;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
 use arrow::compute;
@@ -41,6 +41,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::actors::decode::{DeadLetter, DecodedBatch};
 use crate::actors::SourceId;
+use crate::columns::typed;
 use crate::config::LakeSettings;
 use crate::event::Table;
 use crate::memory::MemoryBudget;
@@ -616,12 +617,20 @@ impl PartitionFiles {
     }
 
     /// Completes every open file (each becomes visible whole) and reports the
-    /// offset before which everything is durable.
+    /// offset before which everything is durable (also when none was open).
     async fn close_all(
         &mut self,
         cx: &Shared,
         reason: &'static str,
     ) -> Result<WriteOutcome, SinkError> {
+        if self.files.is_empty() {
+            // Nothing to close: whatever was appended is done as it is.
+            self.first = None;
+            return Ok(WriteOutcome {
+                durable_before: self.last.take().map(|l| l + 1),
+                ..Default::default()
+            });
+        }
         let mut out = WriteOutcome {
             reason: Some(reason),
             ..Default::default()
@@ -687,10 +696,7 @@ fn write_error(rel: &str, err: parquet::errors::ParquetError) -> SinkError {
 }
 
 fn max_ts(rb: &RecordBatch) -> Option<i64> {
-    let ts = rb
-        .column_by_name("ts")?
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()?;
+    let ts = typed::<TimestampMillisecondArray>(rb, "ts").ok()?;
     arrow::compute::max(ts)
 }
 
@@ -739,10 +745,7 @@ fn split_by_hour(rb: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, String> {
 
 /// Splits a batch by the UTC hour of a timestamp column.
 fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBatch)>, String> {
-    let ts = rb
-        .column_by_name(column)
-        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
-        .ok_or_else(|| format!("batch has no timestamp column {column}"))?;
+    let ts = typed::<TimestampMillisecondArray>(rb, column)?;
     const HOUR: i64 = 3_600_000;
     let hours: Vec<i64> = ts
         .values()
@@ -829,15 +832,14 @@ impl Handler<Write> for LakeWriter {
             }
             let mut files = state.lock().await;
             files.append(&msg.0, &cx).await?;
-            if files.files.is_empty() {
-                // Nothing open (e.g. a batch of events no table keeps): the
-                // offsets are done as they are.
-                return Ok(WriteOutcome {
-                    durable_before: files.last.take().map(|l| l + 1),
-                    ..Default::default()
-                });
-            }
-            match files.roll_reason(&cx) {
+            // Nothing open (e.g. a batch of events no table keeps): the offsets
+            // are done as they are.
+            let reason = if files.files.is_empty() {
+                Some("end")
+            } else {
+                files.roll_reason(&cx)
+            };
+            match reason {
                 Some(reason) => files.close_all(&cx, reason).await,
                 None => Ok(WriteOutcome::default()),
             }
@@ -851,16 +853,7 @@ impl Handler<Roll> for LakeWriter {
     fn handle(&mut self, msg: Roll, _ctx: &mut Context<Self>) -> Self::Result {
         let state = self.state(&msg.0);
         let cx = self.shared.clone();
-        Box::pin(async move {
-            let mut files = state.lock().await;
-            if files.files.is_empty() {
-                return Ok(WriteOutcome {
-                    durable_before: files.last.take().map(|l| l + 1),
-                    ..Default::default()
-                });
-            }
-            files.close_all(&cx, msg.1).await
-        })
+        Box::pin(async move { state.lock().await.close_all(&cx, msg.1).await })
     }
 }
 
