@@ -19,6 +19,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+mod scan;
+
+pub use scan::Scratch;
+
 /// The four event tables, named after eventsim's four topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
@@ -173,12 +177,22 @@ impl<'a> RawEvent<'a> {
         }
         if let Some(loc) = &self.location {
             if self.city.is_none() || self.state.is_none() {
-                let (city, state) = split_location(loc);
+                // Borrowed parts of a borrowed location: no copy.
+                let (city, state) = match loc {
+                    Cow::Borrowed(l) => {
+                        let (c, s) = split_location(l);
+                        (Cow::Borrowed(c), Cow::Borrowed(s))
+                    }
+                    Cow::Owned(l) => {
+                        let (c, s) = split_location(l);
+                        (Cow::Owned(c.to_string()), Cow::Owned(s.to_string()))
+                    }
+                };
                 if self.city.is_none() {
-                    self.city = Some(Cow::Owned(city.to_string()));
+                    self.city = Some(city);
                 }
                 if self.state.is_none() && !state.is_empty() {
-                    self.state = Some(Cow::Owned(state.to_string()));
+                    self.state = Some(state);
                 }
             }
         }
@@ -249,7 +263,29 @@ impl<'a> RawEvent<'a> {
 }
 
 /// Parses one message. Checks size and UTF-8 first so the reason is precise.
+/// Strings with JSON escapes are owned; the decoder uses [`parse_in`], which
+/// allocates nothing.
 pub fn parse<'a>(payload: &'a [u8], limits: &DecodeLimits) -> Result<RawEvent<'a>, DecodeError> {
+    let mut ev = scan::scan(checked_text(payload, limits)?, None)?;
+    ev.normalise();
+    Ok(ev)
+}
+
+/// [`parse`] for a stream of messages: escaped strings are unescaped into
+/// `scratch` and borrowed from it (no allocation per message once it has
+/// grown), and messages laid out like the previous one take a fast path (see
+/// [`Scratch`]).
+pub fn parse_in<'a>(
+    payload: &'a [u8],
+    limits: &DecodeLimits,
+    scratch: &'a mut Scratch,
+) -> Result<RawEvent<'a>, DecodeError> {
+    let mut ev = scan::scan(checked_text(payload, limits)?, Some(scratch))?;
+    ev.normalise();
+    Ok(ev)
+}
+
+fn checked_text<'a>(payload: &'a [u8], limits: &DecodeLimits) -> Result<&'a str, DecodeError> {
     if payload.len() > limits.max_message_bytes {
         return Err(DecodeError::Oversized {
             size: payload.len(),
@@ -258,7 +294,18 @@ pub fn parse<'a>(payload: &'a [u8], limits: &DecodeLimits) -> Result<RawEvent<'a
     }
     let text = std::str::from_utf8(payload)
         .map_err(|e| DecodeError::InvalidUtf8(format!("at byte {}", e.valid_up_to())))?;
-    let mut ev: RawEvent<'_> = serde_json::from_str(text.trim_end()).map_err(|e| {
+    Ok(text.trim_end())
+}
+
+/// The same decoding with serde_json's generic visitor: the reference the
+/// scanner is tested against, and the peer `stage-bench` measures it with.
+#[doc(hidden)]
+pub fn parse_reference<'a>(
+    payload: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<RawEvent<'a>, DecodeError> {
+    let text = checked_text(payload, limits)?;
+    let mut ev: RawEvent<'_> = serde_json::from_str(text).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => DecodeError::WrongType(e.to_string()),

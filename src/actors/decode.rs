@@ -65,6 +65,8 @@ pub struct Decoder {
     columns: [TableColumns; 4],
     splitters: HashMap<SourceId, SingleStreamSplitter>,
     routes: Vec<Table>,
+    /// Unescaped strings of the message being decoded (see `event::parse_in`).
+    scratch: event::Scratch,
     metrics: Arc<Metrics>,
     mailbox: usize,
 }
@@ -76,6 +78,7 @@ impl Decoder {
             columns: Default::default(),
             splitters: HashMap::new(),
             routes: Vec::with_capacity(4),
+            scratch: event::Scratch::default(),
             metrics,
             mailbox,
         }
@@ -87,7 +90,7 @@ impl Decoder {
         let routing = Routing::for_topic(&source.topic);
         let mut dead = Vec::new();
         for (offset, payload) in raw.iter() {
-            let parsed = event::parse(payload, &self.limits);
+            let parsed = event::parse_in(payload, &self.limits, &mut self.scratch);
             let ev = match parsed {
                 Ok(ev) => ev,
                 Err(error) => {

@@ -38,6 +38,7 @@ use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::actors::decode::{DeadLetter, DecodedBatch};
 use crate::actors::SourceId;
@@ -373,10 +374,16 @@ pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, Si
         "snappy" => Compression::SNAPPY,
         _ => Compression::UNCOMPRESSED,
     };
-    Ok(WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(compression)
-        .set_max_row_group_row_count(Some(settings.row_group_rows))
-        .build())
+        .set_max_row_group_row_count(Some(settings.row_group_rows));
+    // `ts` and `_offset` are (nearly) unique per row: a dictionary interns every
+    // value only to be abandoned at the dictionary page limit, and their plain
+    // values compress better (docs/BENCHMARKS.md, "Parquet settings").
+    for column in ["ts", "_offset"] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    Ok(b.build())
 }
 
 fn parquet_bytes(
@@ -892,5 +899,44 @@ mod tests {
             hour_partition(3_600_000 * 25),
             "year=1970/month=01/day=02/hour=01"
         );
+    }
+
+    /// Every compression the config accepts is compiled in (snappy once was
+    /// accepted and then panicked inside the parquet crate), and `ts`/`_offset`
+    /// are written without a dictionary, the other columns with one.
+    #[test]
+    fn every_accepted_compression_writes_readable_files() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut cols = crate::columns::TableColumns::default();
+        let ev = crate::event::parse(
+            br#"{"ts":1541105830796,"sessionId":7,"page":"Home","auth":"Logged In","level":"free","itemInSession":0,"userId":3}"#,
+            &crate::event::DecodeLimits::default(),
+        )
+        .unwrap();
+        for offset in 0..100 {
+            cols.append(&ev, 0, offset);
+        }
+        let rb = cols.finish(Table::PageView).unwrap();
+        for compression in ["zstd", "snappy", "none"] {
+            let settings = crate::config::Settings::load(
+                None,
+                &vec![("lake.compression", compression.to_string())],
+            )
+            .unwrap();
+            let props = writer_properties(&settings.lake).unwrap();
+            let bytes = parquet_bytes(&rb, &props, "t.parquet").unwrap();
+            let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+            let rg = reader.metadata().row_group(0);
+            assert_eq!(rg.num_rows(), 100, "{compression}");
+            for c in rg.columns() {
+                let name = c.column_path().string();
+                let dictionary = c.dictionary_page_offset().is_some();
+                assert_eq!(
+                    dictionary,
+                    !matches!(name.as_str(), "ts" | "_offset"),
+                    "{compression}: {name}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,217 @@
+//! Per-stage CPU cost of the stream core, without Kafka: how many µs one message
+//! costs in the decoder (JSON → Arrow) and in the lake's Parquet encoding, on
+//! real simulator output. `kafka-bench` measures the whole pipeline against the
+//! broker; this one says which stage the time goes to, repeatably, on one core.
+//!
+//! ```text
+//! musicaly simulate -n 10000 -s 2026-11-02 -e 2026-11-03 -r 1 /tmp/stage-in
+//! target/release/stage-bench --input /tmp/stage-in --runs 5
+//! ```
+//!
+//! Reads every `<table>.json` NDJSON file of the input directory (eventsim's
+//! four-topic output), cuts it into batches of `--batch` messages as the Kafka
+//! source does, and times, per run: decoding every batch (`Decoder::decode`), and
+//! writing every decoded batch into one in-memory Parquet file per table with the
+//! lake's writer properties (`--lake-env` style overrides via `MUSICALY__LAKE__*`).
+//! Prints the median and range of the runs per stage.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use musicaly::actors::decode::Decoder;
+use musicaly::actors::{RawBatch, SourceBatch, SourceId};
+use musicaly::config::Settings;
+use musicaly::event::{DecodeLimits, Table};
+use musicaly::metrics::Metrics;
+use parquet::arrow::ArrowWriter;
+
+struct Args {
+    input: PathBuf,
+    runs: usize,
+    batch: usize,
+    /// Run only the JSON scanner (for profiling it).
+    scan_only: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        input: PathBuf::from("/tmp/stage-in"),
+        runs: 5,
+        batch: 20_000,
+        scan_only: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().ok_or(format!("{k} needs a value"));
+        match k.as_str() {
+            "--input" => a.input = v()?.into(),
+            "--runs" => a.runs = v()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--batch" => a.batch = v()?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--scan-only" => a.scan_only = true,
+            "--help" | "-h" => {
+                return Err("usage: stage-bench [--input DIR] [--runs N] [--batch N]".into())
+            }
+            other => return Err(format!("unknown argument {other} (see --help)")),
+        }
+    }
+    Ok(a)
+}
+
+fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args().map_err(anyhow::Error::msg)?;
+    let settings = Settings::load(None, &Vec::new())?;
+    let props = musicaly::sinks::lake::writer_properties(&settings.lake)?;
+
+    // Cut each table's file into batches the way the source does.
+    let mut batches: Vec<(Table, RawBatch)> = Vec::new();
+    let mut messages = 0usize;
+    let mut bytes = 0usize;
+    for t in Table::ALL {
+        let path = args.input.join(format!("{}.json", t.name()));
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) => anyhow::bail!(
+                "{}: {e} (make the input with `musicaly simulate ... {}`)",
+                path.display(),
+                args.input.display()
+            ),
+        };
+        let mut rb = RawBatch::default();
+        for (i, line) in data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            rb.push(i as i64, line);
+            messages += 1;
+            bytes += line.len();
+            if rb.len() == args.batch {
+                batches.push((t, std::mem::take(&mut rb)));
+            }
+        }
+        if !rb.is_empty() {
+            batches.push((t, rb));
+        }
+    }
+    println!(
+        "{} messages, {} batches, {:.0} bytes a message",
+        messages,
+        batches.len(),
+        bytes as f64 / messages as f64
+    );
+
+    let mut decode_us = Vec::new();
+    let mut parquet_us = Vec::new();
+    let mut parquet_bytes = 0usize;
+    for _ in 0..if args.scan_only { 0 } else { args.runs } {
+        // Copies of the input, made outside the clock (the source hands over
+        // batches it owns).
+        let inputs: Vec<(Table, RawBatch)> = batches.clone();
+        let mut decoder = Decoder::new(DecodeLimits::default(), Arc::new(Metrics::default()), 4);
+        let mut writers = Vec::new();
+        for t in Table::ALL {
+            writers.push(ArrowWriter::try_new(
+                Vec::new(),
+                musicaly::columns::schema(t),
+                Some(props.clone()),
+            )?);
+        }
+        // As in a partition actor: decode a batch, write it, drop it.
+        let (mut decode_s, mut parquet_s) = (0.0, 0.0);
+        for (t, raw) in inputs {
+            let started = Instant::now();
+            let out = decoder.decode(SourceBatch {
+                source: SourceId {
+                    topic: t.name().into(),
+                    partition: 0,
+                },
+                raw,
+                read_at: started,
+                reservation: None,
+            })?;
+            decode_s += started.elapsed().as_secs_f64();
+            anyhow::ensure!(out.dead.is_empty(), "dead letters: {:?}", out.dead[0].error);
+            let started = Instant::now();
+            for (t, rb) in &out.tables {
+                writers[t.index()].write(rb)?;
+            }
+            parquet_s += started.elapsed().as_secs_f64();
+        }
+        let started = Instant::now();
+        parquet_bytes = 0;
+        for w in writers {
+            parquet_bytes += w.into_inner()?.len();
+        }
+        parquet_s += started.elapsed().as_secs_f64();
+        decode_us.push(decode_s * 1e6 / messages as f64);
+        parquet_us.push(parquet_s * 1e6 / messages as f64);
+    }
+    // The JSON step alone: our scanner, and serde_json's visitor (the peer).
+    let limits = DecodeLimits::default();
+    let mut scan_us = Vec::new();
+    let mut serde_us = Vec::new();
+    let mut scratch = musicaly::event::Scratch::default();
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        let mut n = 0i64;
+        for (_, raw) in &batches {
+            for (_, payload) in raw.iter() {
+                let ev = musicaly::event::parse_in(payload, &limits, &mut scratch)?;
+                n += ev.ts.unwrap_or(0) & 1;
+            }
+        }
+        scan_us.push(started.elapsed().as_secs_f64() * 1e6 / messages as f64);
+        if args.scan_only {
+            continue;
+        }
+        let started = Instant::now();
+        for (_, raw) in &batches {
+            for (_, payload) in raw.iter() {
+                let ev = musicaly::event::parse_reference(payload, &limits)?;
+                n -= ev.ts.unwrap_or(0) & 1;
+            }
+        }
+        serde_us.push(started.elapsed().as_secs_f64() * 1e6 / messages as f64);
+        anyhow::ensure!(n == 0, "the scanner and serde_json disagree");
+    }
+    let (sc, scmin, scmax) = median(scan_us);
+    if args.scan_only {
+        println!("scanner: {sc:.3} µs per message ({scmin:.3}..{scmax:.3})");
+        return Ok(());
+    }
+    let (se, semin, semax) = median(serde_us);
+    let (d, dmin, dmax) = median(decode_us);
+    let (p, pmin, pmax) = median(parquet_us);
+    println!("| stage | µs per message (median) | min..max | messages per second |");
+    println!("|---|---|---|---|");
+    println!(
+        "| decode | {d:.3} | {dmin:.3}..{dmax:.3} | {:.0} |",
+        1e6 / d
+    );
+    println!(
+        "| JSON only: scanner (`event::parse_in`) | {sc:.3} | {scmin:.3}..{scmax:.3} | {:.0} |",
+        1e6 / sc
+    );
+    println!(
+        "| JSON only: serde_json reference (`event::parse_reference`) | {se:.3} | {semin:.3}..{semax:.3} | {:.0} |",
+        1e6 / se
+    );
+    println!(
+        "| parquet ({} {}) | {p:.3} | {pmin:.3}..{pmax:.3} | {:.0} |",
+        settings.lake.compression,
+        settings.lake.zstd_level,
+        1e6 / p
+    );
+    println!(
+        "parquet: {:.1} MB, {:.1} bytes a message",
+        parquet_bytes as f64 / 1e6,
+        parquet_bytes as f64 / messages as f64
+    );
+    Ok(())
+}

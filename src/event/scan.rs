@@ -1,0 +1,927 @@
+//! A JSON scanner for eventsim's flat event objects.
+//!
+//! Why not serde_json: its generic visitor was most of the decoder's time (about
+//! 3 µs a message), a third of it in the allocator, because `userAgent` is
+//! always escaped (`"\"Mozilla/5.0 …\""`) and a `Cow` of an escaped string must
+//! own a copy. This scanner knows the event's fields, borrows every unescaped
+//! string from the payload, and writes escaped ones into one scratch buffer per
+//! decoder (reused for every message), so a message costs no allocation at all.
+//!
+//! It is still a full JSON parser for what it reads: the whole message is checked
+//! (unknown fields, nested values and all), the error kinds are the ones the
+//! serde reference gives (`not_json` for syntax, `wrong_type` for a field of the
+//! wrong type or a duplicate field), and the field types are serde's
+//! (`tests::agrees_with_serde_reference` compares the two on real and broken
+//! input).
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::{DecodeError, RawEvent};
+
+/// Nesting limit of ignored values, as serde_json's.
+const MAX_DEPTH: usize = 128;
+
+/// Index of the first byte at or after `i` that ends a string's plain run (see
+/// [`SPECIAL`]). Eight bytes at a time (SWAR): strings are most of a message,
+/// and most are too short for a SIMD search's set-up to pay.
+fn plain_run(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        // High bit set in the lowest byte that is '"', '\\' or < 0x20 (bytes
+        // above the first hit may be flagged spuriously by borrows; only the
+        // lowest one is used).
+        let zero_at = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        let hits = zero_at(x ^ (ONES * b'"' as u64))
+            | zero_at(x ^ (ONES * b'\\' as u64))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS);
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| SPECIAL[c as usize])
+        .map(|n| i + n)
+}
+
+/// Bytes that end the plain run of a string: its closing quote, an escape, or a
+/// control character (not allowed in JSON strings).
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Declares the fields we read: the enum (its position is the bit in the
+/// "seen" mask), the list of all of them, and each one's JSON name and
+/// compact key, from one table.
+macro_rules! fields {
+    ($($field:ident = $name:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Field {
+            $($field,)*
+        }
+
+        const ALL_FIELDS: [Field; 26] = [$(Field::$field,)*];
+
+        impl Field {
+            fn name(self) -> &'static str {
+                match self {
+                    $(Field::$field => $name,)*
+                }
+            }
+
+            /// The key as it appears in compact JSON, quotes and colon
+            /// included: what the key prediction compares.
+            const fn json_key(self) -> &'static [u8] {
+                match self {
+                    $(Field::$field => concat!("\"", $name, "\":").as_bytes(),)*
+                }
+            }
+
+            #[cfg(test)]
+            fn from_key_slow(key: &str) -> Option<Field> {
+                match key {
+                    $($name => Some(Field::$field),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    Ts = "ts",
+    SessionId = "sessionId",
+    Page = "page",
+    Auth = "auth",
+    Method = "method",
+    Status = "status",
+    Level = "level",
+    ItemInSession = "itemInSession",
+    City = "city",
+    Zip = "zip",
+    State = "state",
+    Location = "location",
+    UserAgent = "userAgent",
+    Lat = "lat",
+    Lon = "lon",
+    UserId = "userId",
+    LastName = "lastName",
+    FirstName = "firstName",
+    Gender = "gender",
+    Registration = "registration",
+    Artist = "artist",
+    Song = "song",
+    Duration = "duration",
+    Length = "length",
+    Success = "success",
+    Tag = "tag",
+}
+
+impl Field {
+    /// The field a key names. Dispatches on (length, first, last byte), which
+    /// tells every field apart, then checks the whole key once.
+    fn from_key(key: &str) -> Option<Field> {
+        use Field::*;
+        let k = key.as_bytes();
+        let (&first, &last) = (k.first()?, k.last()?);
+        let f = match (k.len(), first, last) {
+            (2, b't', b's') => Ts,
+            (9, b's', b'd') => SessionId,
+            (4, b'p', b'e') => Page,
+            (4, b'a', b'h') => Auth,
+            (6, b'm', b'd') => Method,
+            (6, b's', b's') => Status,
+            (5, b'l', b'l') => Level,
+            (13, b'i', b'n') => ItemInSession,
+            (4, b'c', b'y') => City,
+            (3, b'z', b'p') => Zip,
+            (5, b's', b'e') => State,
+            (8, b'l', b'n') => Location,
+            (9, b'u', b't') => UserAgent,
+            (3, b'l', b't') => Lat,
+            (3, b'l', b'n') => Lon,
+            (6, b'u', b'd') => UserId,
+            (8, b'l', b'e') => LastName,
+            (9, b'f', b'e') => FirstName,
+            (6, b'g', b'r') => Gender,
+            (12, b'r', b'n') => Registration,
+            (6, b'a', b't') => Artist,
+            (4, b's', b'g') => Song,
+            (8, b'd', b'n') => Duration,
+            (6, b'l', b'h') => Length,
+            (7, b's', b's') => Success,
+            (3, b't', b'g') => Tag,
+            _ => return None,
+        };
+        (f.name() == key).then_some(f)
+    }
+
+    /// Slot of a string-valued field in [`Scanned::strs`].
+    fn str_slot(self) -> Option<usize> {
+        use Field::*;
+        Some(match self {
+            Page => 0,
+            Auth => 1,
+            Method => 2,
+            Level => 3,
+            City => 4,
+            Zip => 5,
+            State => 6,
+            Location => 7,
+            UserAgent => 8,
+            LastName => 9,
+            FirstName => 10,
+            Gender => 11,
+            Artist => 12,
+            Song => 13,
+            Tag => 14,
+            _ => return None,
+        })
+    }
+}
+
+/// Each field's compact key (`"name":`, at most 16 bytes) as two little-endian
+/// words with their masks, and its length: see [`Scanner::key_here`].
+const KEY_WORDS: [(u64, u64, u64, u64, usize); 26] = {
+    let mut t = [(0, 0, 0, 0, 0); 26];
+    let mut f = 0;
+    while f < 26 {
+        assert!(ALL_FIELDS[f] as usize == f);
+        let k = ALL_FIELDS[f].json_key();
+        assert!(k.len() <= 16);
+        let (mut lo, mut hi, mut mask_lo, mut mask_hi) = (0u64, 0u64, 0u64, 0u64);
+        let mut i = 0;
+        while i < k.len() {
+            if i < 8 {
+                lo |= (k[i] as u64) << (8 * i);
+                mask_lo |= 0xff << (8 * i);
+            } else {
+                hi |= (k[i] as u64) << (8 * (i - 8));
+                mask_hi |= 0xff << (8 * (i - 8));
+            }
+            i += 1;
+        }
+        t[f] = (lo, hi, mask_lo, mask_hi, k.len());
+        f += 1;
+    }
+    t
+};
+
+const STR_SLOTS: usize = 15;
+
+/// What a decoder keeps between messages: the buffer escaped strings are
+/// unescaped into, and the key order of the last message.
+///
+/// Eventsim writes the messages of a topic with the same keys in the same
+/// order (a few layouts: guests lack the user fields, songs add artist/song/
+/// duration at the end), so the previous message's order predicts the next
+/// key: comparing the expected `"key":` in place is much cheaper than scanning
+/// the key and looking it up. A wrong prediction costs one comparison.
+#[derive(Default)]
+pub struct Scratch {
+    buf: String,
+    template: Vec<Option<Field>>,
+}
+
+/// A JSON string as it appears between its quotes.
+#[derive(Debug, Clone, Copy)]
+struct JStr<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+/// A scanned value. Composite values (arrays, objects) are checked and skipped.
+enum Val<'a> {
+    Null,
+    Bool(bool),
+    Str(JStr<'a>),
+    /// A number's text (grammar checked) and whether it is an integer.
+    Num(&'a str, bool),
+    Composite(&'static str),
+}
+
+impl Val<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Val::Null => "null",
+            Val::Bool(_) => "a boolean",
+            Val::Str(_) => "a string",
+            Val::Num(_, true) => "an integer",
+            Val::Num(_, false) => "a floating point number",
+            Val::Composite(k) => k,
+        }
+    }
+}
+
+/// Everything but the string fields is final; strings wait for [`Scanned::resolve`].
+#[derive(Default)]
+struct Scanned<'a> {
+    ev: RawEvent<'a>,
+    strs: [Option<JStr<'a>>; STR_SLOTS],
+    user_id_escaped: Option<JStr<'a>>,
+}
+
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+#[cold]
+fn syntax(what: &str, at: usize) -> DecodeError {
+    DecodeError::NotJson(format!("{what} at byte {at}"))
+}
+
+#[cold]
+fn wrong(field: Field, expected: &str, got: &Val<'_>) -> DecodeError {
+    DecodeError::WrongType(format!(
+        "field `{}`: expected {expected}, found {}",
+        field.name(),
+        got.kind()
+    ))
+}
+
+impl<'a> Scanner<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8, what: &str) -> Result<(), DecodeError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    #[cold]
+    fn unexpected(&self, what: &str) -> DecodeError {
+        if self.i >= self.b.len() {
+            syntax(&format!("end of input, expected {what}"), self.i)
+        } else {
+            syntax(&format!("expected {what}"), self.i)
+        }
+    }
+
+    /// A string; `self.i` is just past its opening quote.
+    fn string(&mut self) -> Result<JStr<'a>, DecodeError> {
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            self.i = plain_run(self.b, self.i)
+                .ok_or_else(|| syntax("end of input in a string", self.b.len()))?;
+            match self.b[self.i] {
+                b'"' => {
+                    let raw = &self.s[start..self.i];
+                    self.i += 1;
+                    return Ok(JStr { raw, escaped });
+                }
+                b'\\' => {}
+                _ => return Err(syntax("control character in a string", self.i)),
+            }
+            escaped = true;
+            match self.b.get(self.i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 2,
+                Some(b'u') => {
+                    let hex = self.b.get(self.i + 2..self.i + 6);
+                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                        return Err(syntax("invalid \\u escape", self.i));
+                    }
+                    self.i += 6;
+                }
+                _ => return Err(syntax("invalid escape", self.i)),
+            }
+        }
+    }
+
+    /// A number's text, checked against JSON's grammar.
+    fn number(&mut self) -> Result<Val<'a>, DecodeError> {
+        let start = self.i;
+        let digits = |s: &mut Self| {
+            let from = s.i;
+            while s.peek().is_some_and(|c| c.is_ascii_digit()) {
+                s.i += 1;
+            }
+            s.i - from
+        };
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let int_digits = match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    return Err(syntax("leading zero in a number", self.i));
+                }
+                1
+            }
+            Some(b'1'..=b'9') => digits(self),
+            _ => return Err(syntax("invalid number", self.i)),
+        };
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            integer = false;
+            if digits(self) == 0 {
+                return Err(syntax("invalid number", self.i));
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            integer = false;
+            exponent = true;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(syntax("invalid number", self.i));
+            }
+        }
+        let text = &self.s[start..self.i];
+        // A number beyond f64's range is a syntax error in serde_json, whatever
+        // the field: only possible with an exponent or over 308 digits.
+        if (exponent || int_digits > 308) && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(syntax("number out of range", start));
+        }
+        // serde_json reads `-0` as the float -0.0 (keeping the sign).
+        Ok(Val::Num(text, integer && text != "-0"))
+    }
+
+    fn literal(&mut self, word: &[u8], v: Val<'a>) -> Result<Val<'a>, DecodeError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            Err(syntax("expected value", self.i))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Val<'a>, DecodeError> {
+        self.ws();
+        match self.peek() {
+            Some(b'"') => {
+                self.i += 1;
+                Ok(Val::Str(self.string()?))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'n') => self.literal(b"null", Val::Null),
+            Some(b't') => self.literal(b"true", Val::Bool(true)),
+            Some(b'f') => self.literal(b"false", Val::Bool(false)),
+            Some(b'[') => {
+                self.skip_composite(depth)?;
+                Ok(Val::Composite("an array"))
+            }
+            Some(b'{') => {
+                self.skip_composite(depth)?;
+                Ok(Val::Composite("an object"))
+            }
+            _ => Err(self.unexpected("value")),
+        }
+    }
+
+    /// Checks and skips an array or object; `self.i` is on its bracket.
+    #[cold]
+    #[inline(never)]
+    fn skip_composite(&mut self, depth: usize) -> Result<(), DecodeError> {
+        if depth >= MAX_DEPTH {
+            return Err(syntax("recursion limit exceeded", self.i));
+        }
+        let object = self.b[self.i] == b'{';
+        let close = if object { b'}' } else { b']' };
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            if object {
+                self.expect(b'"', "a key")?;
+                self.string()?;
+                self.expect(b':', "`:`")?;
+            }
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    if !object {
+                        self.ws();
+                    }
+                }
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected("`,` or a closing bracket")),
+            }
+        }
+    }
+
+    /// Whether the bytes at the cursor are `f`'s key in compact form
+    /// (`"name":`), compared as two machine words.
+    fn key_here(&self, f: Field) -> bool {
+        let (lo, hi, mask_lo, mask_hi, len) = KEY_WORDS[f as usize];
+        match self.b.get(self.i..self.i + 16) {
+            Some(w) => {
+                let mut x = [0u8; 8];
+                x.copy_from_slice(&w[..8]);
+                let mut y = [0u8; 8];
+                y.copy_from_slice(&w[8..]);
+                (u64::from_le_bytes(x) & mask_lo) == lo && (u64::from_le_bytes(y) & mask_hi) == hi
+            }
+            None => self.b.get(self.i..self.i + len) == Some(f.json_key()),
+        }
+    }
+
+    /// The top-level object, its known fields into `out`.
+    ///
+    /// `template` is the previous message's key order (see [`Scratch`]): the
+    /// key at position n is first compared in place with the template's n-th
+    /// key; only when that fails is it scanned as a string and looked up. The
+    /// template is then updated to this message's order.
+    fn event(
+        &mut self,
+        out: &mut Scanned<'a>,
+        template: &mut Vec<Option<Field>>,
+    ) -> Result<(), DecodeError> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.i += 1,
+            None => return Err(syntax("end of input, expected an object", self.i)),
+            Some(_) => {
+                let v = self.value(0)?;
+                return Err(DecodeError::WrongType(format!(
+                    "expected an event object, found {}",
+                    v.kind()
+                )));
+            }
+        }
+        let mut seen: u32 = 0;
+        let mut n = 0usize;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                let predicted = template.get(n).copied().flatten();
+                let field = match predicted {
+                    Some(f) if self.key_here(f) => {
+                        self.i += KEY_WORDS[f as usize].4;
+                        Some(f)
+                    }
+                    _ => {
+                        self.ws();
+                        self.expect(b'"', "a key")?;
+                        let key = self.string()?;
+                        self.expect(b':', "`:`")?;
+                        if key.escaped {
+                            let mut name = String::new();
+                            unescape_into(key.raw, &mut name)?;
+                            Field::from_key(&name)
+                        } else {
+                            Field::from_key(key.raw)
+                        }
+                    }
+                };
+                match template.get_mut(n) {
+                    Some(t) => *t = field,
+                    None => template.push(field),
+                }
+                n += 1;
+                // A duplicate is an error before its value is read, as in serde.
+                if let Some(f) = field {
+                    let bit = 1u32 << (f as u32);
+                    if seen & bit != 0 {
+                        return Err(DecodeError::WrongType(format!(
+                            "duplicate field `{}`",
+                            f.name()
+                        )));
+                    }
+                    seen |= bit;
+                }
+                let v = self.value(0)?;
+                if let Some(f) = field {
+                    out.set(f, v)?;
+                }
+                self.ws();
+                match self.peek() {
+                    Some(b',') => self.i += 1,
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return Err(self.unexpected("`,` or `}`")),
+                }
+            }
+        }
+        template.truncate(n);
+        self.ws();
+        if self.i != self.b.len() {
+            return Err(syntax("trailing characters", self.i));
+        }
+        Ok(())
+    }
+}
+
+fn int<T: TryFrom<i64>>(f: Field, v: &Val<'_>) -> Result<Option<T>, DecodeError> {
+    match v {
+        Val::Null => Ok(None),
+        Val::Num(t, true) => t
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| T::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                DecodeError::WrongType(format!("field `{}`: {t} is out of range", f.name()))
+            }),
+        other => Err(wrong(f, "an integer", other)),
+    }
+}
+
+fn float(f: Field, v: &Val<'_>) -> Result<Option<f64>, DecodeError> {
+    match v {
+        Val::Null => Ok(None),
+        Val::Num(t, _) => match t.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(DecodeError::WrongType(format!(
+                "field `{}`: {t} is out of range",
+                f.name()
+            ))),
+        },
+        other => Err(wrong(f, "a number", other)),
+    }
+}
+
+impl<'a> Scanned<'a> {
+    fn set(&mut self, f: Field, v: Val<'a>) -> Result<(), DecodeError> {
+        use Field::*;
+        let ev = &mut self.ev;
+        if let Some(slot) = f.str_slot() {
+            self.strs[slot] = match v {
+                Val::Null => None,
+                Val::Str(s) => Some(s),
+                // `zip` may be an integer (eventsim writes it as a string); kept
+                // as its canonical digits.
+                Val::Num(t, true)
+                    if f == Zip && (t.parse::<i64>().is_ok() || t.parse::<u64>().is_ok()) =>
+                {
+                    Some(JStr {
+                        raw: t,
+                        escaped: false,
+                    })
+                }
+                other => {
+                    let expected = if f == Zip {
+                        "a string or a number"
+                    } else {
+                        "a string"
+                    };
+                    return Err(wrong(f, expected, &other));
+                }
+            };
+            return Ok(());
+        }
+        match f {
+            Ts => ev.ts = int(f, &v)?,
+            SessionId => ev.session_id = int(f, &v)?,
+            Status => ev.status = int(f, &v)?,
+            ItemInSession => ev.item_in_session = int(f, &v)?,
+            Lat => ev.lat = float(f, &v)?,
+            Lon => ev.lon = float(f, &v)?,
+            Duration => ev.duration = float(f, &v)?,
+            Length => ev.length = float(f, &v)?,
+            Success => {
+                ev.success = match v {
+                    Val::Null => None,
+                    Val::Bool(b) => Some(b),
+                    other => return Err(wrong(f, "a boolean", &other)),
+                }
+            }
+            // A number (four-topic) or a string (single stream, "" when hidden).
+            UserId => {
+                ev.user_id = match v {
+                    Val::Str(s) if s.escaped => {
+                        self.user_id_escaped = Some(s);
+                        None
+                    }
+                    Val::Str(s) => user_id_text(s.raw)?,
+                    other => int(f, &other)?,
+                }
+            }
+            // Epoch ms, an integer (four-topic) or a float (single stream).
+            Registration => {
+                ev.registration = match v {
+                    Val::Null => None,
+                    Val::Num(t, true) => int(f, &Val::Num(t, true))?,
+                    Val::Num(t, false) => match t.parse::<f64>() {
+                        Ok(x) if x.is_finite() && x.abs() < 9.0e15 => Some(x.round() as i64),
+                        _ => {
+                            return Err(DecodeError::WrongType(format!(
+                                "field `registration`: {t} is out of range"
+                            )))
+                        }
+                    },
+                    other => return Err(wrong(f, "epoch milliseconds", &other)),
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Turns the string fields into `Cow`s: borrowed from the payload when they
+    /// have no escapes; otherwise unescaped into `scratch` (borrowed from it) or,
+    /// without a scratch buffer, into owned strings.
+    fn resolve(mut self, scratch: Option<&'a mut String>) -> Result<RawEvent<'a>, DecodeError> {
+        if let Some(s) = self.user_id_escaped {
+            let mut text = String::new();
+            unescape_into(s.raw, &mut text)?;
+            self.ev.user_id = user_id_text(&text)?;
+        }
+        let mut ranges: [Option<Range<usize>>; STR_SLOTS] = Default::default();
+        let frozen: Option<&'a str> = match scratch {
+            Some(buf) => {
+                buf.clear();
+                for (slot, s) in self.strs.iter().enumerate() {
+                    if let Some(s) = s.filter(|s| s.escaped) {
+                        let start = buf.len();
+                        unescape_into(s.raw, buf)?;
+                        ranges[slot] = Some(start..buf.len());
+                    }
+                }
+                Some(buf.as_str())
+            }
+            None => None,
+        };
+        let mut value = |slot: usize| -> Result<Option<Cow<'a, str>>, DecodeError> {
+            let Some(s) = self.strs[slot] else {
+                return Ok(None);
+            };
+            if !s.escaped {
+                return Ok(Some(Cow::Borrowed(s.raw)));
+            }
+            match (frozen, ranges[slot].take()) {
+                (Some(buf), Some(r)) => Ok(Some(Cow::Borrowed(&buf[r]))),
+                _ => {
+                    let mut owned = String::with_capacity(s.raw.len());
+                    unescape_into(s.raw, &mut owned)?;
+                    Ok(Some(Cow::Owned(owned)))
+                }
+            }
+        };
+        let mut ev = RawEvent {
+            page: value(0)?,
+            auth: value(1)?,
+            method: value(2)?,
+            level: value(3)?,
+            city: value(4)?,
+            zip: value(5)?,
+            state: value(6)?,
+            location: value(7)?,
+            user_agent: value(8)?,
+            last_name: value(9)?,
+            first_name: value(10)?,
+            gender: value(11)?,
+            artist: value(12)?,
+            song: value(13)?,
+            tag: value(14)?,
+            ..Default::default()
+        };
+        let n = &self.ev;
+        ev.ts = n.ts;
+        ev.session_id = n.session_id;
+        ev.status = n.status;
+        ev.item_in_session = n.item_in_session;
+        ev.lat = n.lat;
+        ev.lon = n.lon;
+        ev.user_id = n.user_id;
+        ev.registration = n.registration;
+        ev.duration = n.duration;
+        ev.length = n.length;
+        ev.success = n.success;
+        Ok(ev)
+    }
+}
+
+fn user_id_text(t: &str) -> Result<Option<i64>, DecodeError> {
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse()
+        .map(Some)
+        .map_err(|_| DecodeError::WrongType(format!("field `userId`: {t:?} is not an integer")))
+}
+
+/// Appends the unescaped text of a checked JSON string body to `out`.
+fn unescape_into(raw: &str, out: &mut String) -> Result<(), DecodeError> {
+    let mut rest = raw;
+    while let Some(p) = rest.find('\\') {
+        out.push_str(&rest[..p]);
+        let b = rest.as_bytes();
+        let c = b.get(p + 1).copied().unwrap_or(b'?');
+        rest = &rest[p + 2..];
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = hex4(rest)?;
+                rest = &rest[4..];
+                if (0xD800..0xDC00).contains(&hi) {
+                    // A leading surrogate must be followed by a trailing one.
+                    let lo = rest
+                        .strip_prefix("\\u")
+                        .map(hex4)
+                        .transpose()?
+                        .filter(|lo| (0xDC00..0xE000).contains(lo))
+                        .ok_or_else(|| {
+                            DecodeError::NotJson("lone leading surrogate in a \\u escape".into())
+                        })?;
+                    rest = &rest[6..];
+                    let code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                    char::from_u32(code)
+                        .ok_or_else(|| DecodeError::NotJson("invalid surrogate pair".into()))?
+                } else {
+                    char::from_u32(hi).ok_or_else(|| {
+                        DecodeError::NotJson("lone trailing surrogate in a \\u escape".into())
+                    })?
+                }
+            }
+            _ => return Err(DecodeError::NotJson("invalid escape".into())),
+        };
+        out.push(ch);
+    }
+    out.push_str(rest);
+    Ok(())
+}
+
+fn hex4(s: &str) -> Result<u32, DecodeError> {
+    s.get(..4)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| DecodeError::NotJson("invalid \\u escape".into()))
+}
+
+/// Scans one JSON text (already checked as UTF-8) into an event. Escaped strings
+/// go into `scratch` when given (cleared first), else into owned strings.
+pub(super) fn scan<'a>(
+    text: &'a str,
+    scratch: Option<&'a mut Scratch>,
+) -> Result<RawEvent<'a>, DecodeError> {
+    let mut sc = Scanner {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+    };
+    let mut out = Scanned::default();
+    match scratch {
+        Some(Scratch { buf, template }) => {
+            sc.event(&mut out, template)?;
+            out.resolve(Some(buf))
+        }
+        None => {
+            sc.event(&mut out, &mut Vec::new())?;
+            out.resolve(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_dispatch_equals_a_plain_lookup() {
+        let mut keys: Vec<String> = ALL_FIELDS.iter().map(|f| f.name().to_string()).collect();
+        for f in ALL_FIELDS {
+            let n = f.name();
+            keys.push(format!("{n}x"));
+            keys.push(n[1..].to_string());
+            keys.push(n.to_uppercase());
+            keys.push(format!("{}{}", &n[..n.len() - 1], "Q"));
+        }
+        keys.extend(["", "x", "lot", "lan", "stateX"].map(String::from));
+        for k in &keys {
+            assert_eq!(Field::from_key(k), Field::from_key_slow(k), "{k:?}");
+        }
+        for f in ALL_FIELDS {
+            assert_eq!(Field::from_key(f.name()), Some(f));
+        }
+    }
+
+    #[test]
+    fn key_words_match_keys_in_place() {
+        for f in ALL_FIELDS {
+            let key = String::from_utf8(f.json_key().to_vec()).unwrap();
+            // In the middle of a message (word compare) and at its very end
+            // (slice compare).
+            for text in [format!("{key}1,\"zzzzzzzzzzzzzzzz\":2"), key.clone()] {
+                let sc = Scanner {
+                    s: &text,
+                    b: text.as_bytes(),
+                    i: 0,
+                };
+                for g in ALL_FIELDS {
+                    assert_eq!(sc.key_here(g), g == f, "{key} vs {}", g.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_search_equals_a_byte_search() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 10 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (next() % 0x20) as u8,
+                    3 => 0x80 | (next() % 0x80) as u8,
+                    _ => b' ' + (next() % 0x5f) as u8,
+                })
+                .collect();
+            let start = if len == 0 { 0 } else { (next() as usize) % len };
+            let naive = bytes[start..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .map(|n| start + n);
+            assert_eq!(plain_run(&bytes, start), naive, "{bytes:?} from {start}");
+        }
+    }
+}
