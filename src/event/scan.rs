@@ -170,25 +170,25 @@ impl Field {
         (f.name() == key).then_some(f)
     }
 
-    /// Slot of a string-valued field in [`Scanned::strs`].
-    fn str_slot(self) -> Option<usize> {
+    /// The event's field for a string-valued key.
+    fn str_field<'e, 'a>(self, ev: &'e mut RawEvent<'a>) -> Option<&'e mut Option<Cow<'a, str>>> {
         use Field::*;
         Some(match self {
-            Page => 0,
-            Auth => 1,
-            Method => 2,
-            Level => 3,
-            City => 4,
-            Zip => 5,
-            State => 6,
-            Location => 7,
-            UserAgent => 8,
-            LastName => 9,
-            FirstName => 10,
-            Gender => 11,
-            Artist => 12,
-            Song => 13,
-            Tag => 14,
+            Page => &mut ev.page,
+            Auth => &mut ev.auth,
+            Method => &mut ev.method,
+            Level => &mut ev.level,
+            City => &mut ev.city,
+            Zip => &mut ev.zip,
+            State => &mut ev.state,
+            Location => &mut ev.location,
+            UserAgent => &mut ev.user_agent,
+            LastName => &mut ev.last_name,
+            FirstName => &mut ev.first_name,
+            Gender => &mut ev.gender,
+            Artist => &mut ev.artist,
+            Song => &mut ev.song,
+            Tag => &mut ev.tag,
             _ => return None,
         })
     }
@@ -221,7 +221,8 @@ const KEY_WORDS: [(u64, u64, u64, u64, usize); 26] = {
     t
 };
 
-const STR_SLOTS: usize = 15;
+/// String fields that can be escaped at once (every string field).
+const STR_FIELDS: usize = 15;
 
 /// What a decoder keeps between messages: the buffer escaped strings are
 /// unescaped into, and the key order of the last message.
@@ -267,11 +268,13 @@ impl Val<'_> {
     }
 }
 
-/// Everything but the string fields is final; strings wait for [`Scanned::resolve`].
+/// The event as scanned: final except for strings with escapes, which wait
+/// for [`Scanned::resolve`].
 #[derive(Default)]
 struct Scanned<'a> {
     ev: RawEvent<'a>,
-    strs: [Option<JStr<'a>>; STR_SLOTS],
+    escaped: [Option<(Field, &'a str)>; STR_FIELDS],
+    n_escaped: usize,
     user_id_escaped: Option<JStr<'a>>,
 }
 
@@ -587,12 +590,26 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// An integer's checked text (`-?[0-9]+`) as an i64: digit by digit up to 18
+/// digits, which cannot overflow; longer ones through `str::parse`.
+fn parse_i64(t: &str) -> Option<i64> {
+    let (negative, digits) = match t.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        d => (false, d),
+    };
+    if digits.len() > 18 {
+        return t.parse().ok();
+    }
+    let n = digits
+        .iter()
+        .fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
+    Some(if negative { -n } else { n })
+}
+
 fn int<T: TryFrom<i64>>(f: Field, v: &Val<'_>) -> Result<Option<T>, DecodeError> {
     match v {
         Val::Null => Ok(None),
-        Val::Num(t, true) => t
-            .parse::<i64>()
-            .ok()
+        Val::Num(t, true) => parse_i64(t)
             .and_then(|n| T::try_from(n).ok())
             .map(Some)
             .ok_or_else(|| {
@@ -620,19 +637,22 @@ impl<'a> Scanned<'a> {
     fn set(&mut self, f: Field, v: Val<'a>) -> Result<(), DecodeError> {
         use Field::*;
         let ev = &mut self.ev;
-        if let Some(slot) = f.str_slot() {
-            self.strs[slot] = match v {
+        if let Some(field) = f.str_field(ev) {
+            *field = match v {
                 Val::Null => None,
-                Val::Str(s) => Some(s),
+                Val::Str(s) if !s.escaped => Some(Cow::Borrowed(s.raw)),
+                Val::Str(s) => {
+                    // Fields are distinct (duplicates are an error), so this fits.
+                    self.escaped[self.n_escaped] = Some((f, s.raw));
+                    self.n_escaped += 1;
+                    None
+                }
                 // `zip` may be an integer (eventsim writes it as a string); kept
                 // as its canonical digits.
                 Val::Num(t, true)
                     if f == Zip && (t.parse::<i64>().is_ok() || t.parse::<u64>().is_ok()) =>
                 {
-                    Some(JStr {
-                        raw: t,
-                        escaped: false,
-                    })
+                    Some(Cow::Borrowed(t))
                 }
                 other => {
                     let expected = if f == Zip {
@@ -693,77 +713,42 @@ impl<'a> Scanned<'a> {
         Ok(())
     }
 
-    /// Turns the string fields into `Cow`s: borrowed from the payload when they
-    /// have no escapes; otherwise unescaped into `scratch` (borrowed from it) or,
-    /// without a scratch buffer, into owned strings.
+    /// Fills in the strings with escapes: unescaped into `scratch` and borrowed
+    /// from it, or without a scratch buffer, owned.
     fn resolve(mut self, scratch: Option<&'a mut String>) -> Result<RawEvent<'a>, DecodeError> {
         if let Some(s) = self.user_id_escaped {
             let mut text = String::new();
             unescape_into(s.raw, &mut text)?;
             self.ev.user_id = user_id_text(&text)?;
         }
-        let mut ranges: [Option<Range<usize>>; STR_SLOTS] = Default::default();
-        let frozen: Option<&'a str> = match scratch {
+        let escaped = &self.escaped[..self.n_escaped];
+        match scratch {
             Some(buf) => {
                 buf.clear();
-                for (slot, s) in self.strs.iter().enumerate() {
-                    if let Some(s) = s.filter(|s| s.escaped) {
-                        let start = buf.len();
-                        unescape_into(s.raw, buf)?;
-                        ranges[slot] = Some(start..buf.len());
+                let mut ranges: [Range<usize>; STR_FIELDS] = Default::default();
+                for (r, (_, raw)) in ranges.iter_mut().zip(escaped.iter().flatten()) {
+                    let start = buf.len();
+                    unescape_into(raw, buf)?;
+                    *r = start..buf.len();
+                }
+                let frozen: &'a str = buf.as_str();
+                for (r, (f, _)) in ranges.into_iter().zip(escaped.iter().flatten()) {
+                    if let Some(field) = f.str_field(&mut self.ev) {
+                        *field = Some(Cow::Borrowed(&frozen[r]));
                     }
                 }
-                Some(buf.as_str())
             }
-            None => None,
-        };
-        let mut value = |slot: usize| -> Result<Option<Cow<'a, str>>, DecodeError> {
-            let Some(s) = self.strs[slot] else {
-                return Ok(None);
-            };
-            if !s.escaped {
-                return Ok(Some(Cow::Borrowed(s.raw)));
-            }
-            match (frozen, ranges[slot].take()) {
-                (Some(buf), Some(r)) => Ok(Some(Cow::Borrowed(&buf[r]))),
-                _ => {
-                    let mut owned = String::with_capacity(s.raw.len());
-                    unescape_into(s.raw, &mut owned)?;
-                    Ok(Some(Cow::Owned(owned)))
+            None => {
+                for (f, raw) in escaped.iter().flatten() {
+                    let mut owned = String::with_capacity(raw.len());
+                    unescape_into(raw, &mut owned)?;
+                    if let Some(field) = f.str_field(&mut self.ev) {
+                        *field = Some(Cow::Owned(owned));
+                    }
                 }
             }
-        };
-        let mut ev = RawEvent {
-            page: value(0)?,
-            auth: value(1)?,
-            method: value(2)?,
-            level: value(3)?,
-            city: value(4)?,
-            zip: value(5)?,
-            state: value(6)?,
-            location: value(7)?,
-            user_agent: value(8)?,
-            last_name: value(9)?,
-            first_name: value(10)?,
-            gender: value(11)?,
-            artist: value(12)?,
-            song: value(13)?,
-            tag: value(14)?,
-            ..Default::default()
-        };
-        let n = &self.ev;
-        ev.ts = n.ts;
-        ev.session_id = n.session_id;
-        ev.status = n.status;
-        ev.item_in_session = n.item_in_session;
-        ev.lat = n.lat;
-        ev.lon = n.lon;
-        ev.user_id = n.user_id;
-        ev.registration = n.registration;
-        ev.duration = n.duration;
-        ev.length = n.length;
-        ev.success = n.success;
-        Ok(ev)
+        }
+        Ok(self.ev)
     }
 }
 
@@ -893,6 +878,26 @@ mod tests {
                     assert_eq!(sc.key_here(g), g == f, "{key} vs {}", g.name());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn integer_digits_parse_like_std() {
+        for t in [
+            "0",
+            "7",
+            "-7",
+            "1793577600000",
+            "-1793577600000",
+            "999999999999999999",
+            "-999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_i64(t), t.parse::<i64>().ok(), "{t}");
         }
     }
 

@@ -762,6 +762,19 @@ fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBa
     if let (Some(first), true) = (hours.first(), hours.windows(2).all(|w| w[0] == w[1])) {
         return Ok(vec![(*first, rb.clone())]);
     }
+    // A partition's events usually come in time order: then each hour is a
+    // contiguous run, and a zero-copy slice (no `take` of every column).
+    if hours.windows(2).all(|w| w[0] <= w[1]) {
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for end in 1..=hours.len() {
+            if end == hours.len() || hours[end] != hours[start] {
+                parts.push((hours[start], rb.slice(start, end - start)));
+                start = end;
+            }
+        }
+        return Ok(parts);
+    }
     let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for (i, h) in hours.iter().enumerate() {
         groups.entry(*h).or_default().push(i as u32);
@@ -898,6 +911,58 @@ mod tests {
         assert_eq!(
             hour_partition(3_600_000 * 25),
             "year=1970/month=01/day=02/hour=01"
+        );
+    }
+
+    /// Time-ordered rows are split by slicing, others by gathering: the same
+    /// hours with the same rows either way.
+    #[test]
+    fn split_by_hour_keeps_every_row_in_its_hour() {
+        use arrow::array::{Int64Array, TimestampMillisecondArray};
+        const H: i64 = 3_600_000;
+        let batch = |ts: Vec<i64>| {
+            let n = ts.len() as i64;
+            RecordBatch::try_from_iter([
+                (
+                    "ts",
+                    Arc::new(TimestampMillisecondArray::from(ts)) as ArrayRef,
+                ),
+                (
+                    "i",
+                    Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef,
+                ),
+            ])
+            .unwrap()
+        };
+        let rows = |parts: Vec<(i64, RecordBatch)>| -> Vec<(i64, Vec<i64>)> {
+            parts
+                .into_iter()
+                .map(|(h, b)| {
+                    let ts = typed::<TimestampMillisecondArray>(&b, "ts").unwrap();
+                    assert!(ts.values().iter().all(|t| t.div_euclid(H) * H == h));
+                    (h, ts.values().to_vec())
+                })
+                .collect()
+        };
+        let sorted = vec![5, H - 1, H, H + 7, 3 * H, 3 * H + 1];
+        let got = rows(split_by_hour_of(&batch(sorted), "ts").unwrap());
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![5, H - 1]),
+                (H, vec![H, H + 7]),
+                (3 * H, vec![3 * H, 3 * H + 1])
+            ]
+        );
+        let unsorted = vec![H + 7, 5, 3 * H, H, H - 1, 3 * H + 1];
+        let got = rows(split_by_hour_of(&batch(unsorted), "ts").unwrap());
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![5, H - 1]),
+                (H, vec![H + 7, H]),
+                (3 * H, vec![3 * H, 3 * H + 1])
+            ]
         );
     }
 
