@@ -119,7 +119,10 @@ fn main() -> anyhow::Result<()> {
             writers.push(ArrowWriter::try_new(
                 Vec::new(),
                 musicaly::columns::schema(t),
-                Some(props.clone()),
+                Some(musicaly::sinks::lake::props_for_schema(
+                    &props,
+                    &musicaly::columns::schema(t),
+                )),
             )?);
         }
         // As in a partition actor: decode a batch, write it, drop it.

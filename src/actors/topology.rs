@@ -71,8 +71,12 @@ impl Topology {
         let budget = MemoryBudget::new(p.memory_limit_mb);
         let _ = metrics.memory.set(budget.clone());
         let mut writers = Vec::new();
-        for _ in 0..p.writer_threads {
-            let arb = Arbiter::new();
+        // With as many writers as decoders, writer i shares decoder i's thread:
+        // a partition (hashed to the same index for both) is decoded and encoded
+        // on one thread, its columns still in that core's cache, and the
+        // machine runs two threads fewer.
+        let shared = p.writer_threads == p.decode_threads;
+        for i in 0..p.writer_threads {
             let w = LakeWriter::new(
                 lake.clone(),
                 &settings.lake,
@@ -81,8 +85,16 @@ impl Topology {
                 mailbox,
                 write_delay,
             )?;
-            writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
-            arbiters.push(arb);
+            if shared {
+                writers.push(LakeWriter::start_in_arbiter(
+                    &arbiters[i].handle(),
+                    move |_| w,
+                ));
+            } else {
+                let arb = Arbiter::new();
+                writers.push(LakeWriter::start_in_arbiter(&arb.handle(), move |_| w));
+                arbiters.push(arb);
+            }
         }
         let d = &settings.decode;
         let dead_letters = DeadLetterRoute {
