@@ -85,8 +85,15 @@ impl RawBatch {
 
     /// Moves the contents out, leaving an empty batch with the same capacity hint.
     pub fn take(&mut self) -> RawBatch {
-        let cap = self.data.capacity();
-        let n = self.offsets.capacity();
+        self.take_capped(usize::MAX)
+    }
+
+    /// [`RawBatch::take`], the new buffer's capacity at most `max_bytes`: one
+    /// batch that grew large (a paused partition still receives what was
+    /// already fetched) must not make every later batch reserve that much.
+    pub fn take_capped(&mut self, max_bytes: usize) -> RawBatch {
+        let cap = self.data.capacity().min(max_bytes);
+        let n = self.offsets.capacity().min(max_bytes / 64 + 1);
         std::mem::replace(
             self,
             RawBatch {

@@ -59,6 +59,8 @@ struct Open {
     started: Option<Instant>,
     /// A batch the actor's mailbox had no room for; the partition is paused.
     parked: Option<SourceBatch>,
+    /// Paused from the message loop, before the tick (see there).
+    paused_early: bool,
 }
 
 struct State {
@@ -137,7 +139,7 @@ impl PipelineContext {
             let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
-                    for b in o.parked.take().into_iter().chain(take_batch(&mut o)) {
+                    for b in o.parked.take().into_iter().chain(take_batch(&mut o, 0)) {
                         if o.handle
                             .input
                             .blocking_send(reserved(b, &self.budget))
@@ -177,11 +179,13 @@ impl PipelineContext {
     }
 }
 
-fn take_batch(o: &mut Open) -> Option<SourceBatch> {
+/// The open batch, handed over; the next one starts with at most `cap` bytes
+/// of buffer (see [`RawBatch::take_capped`]).
+fn take_batch(o: &mut Open, cap: usize) -> Option<SourceBatch> {
     if o.batch.is_empty() {
         return None;
     }
-    let raw = o.batch.take();
+    let raw = o.batch.take_capped(cap);
     Some(SourceBatch {
         source: o.source.clone(),
         reservation: None,
@@ -220,20 +224,22 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         // librdkafka's prefetch gets a sixteenth of pipeline.memory_limit_mb, and
-        // keeps fewer messages per partition than its default 100 000
-        // (kafka.properties, applied next, may override both).
+        // keeps 1 000 messages per partition (its default is 100 000): a pause
+        // throws away what was prefetched for the partition, and a partition
+        // still delivers what was queued before the pause (kafka.properties,
+        // applied next, may override both).
         .set(
             "queued.max.messages.kbytes",
             (spawner.budget.limit() / 16 / 1024)
                 .clamp(1024, 2_097_151)
                 .to_string(),
         )
-        .set("queued.min.messages", "10000")
+        .set("queued.min.messages", "1000")
         // Once a partition has queued.min.messages waiting, librdkafka postpones
-        // its next fetch by this much (default 1 000 ms): with 10 000 messages
-        // that capped each partition near 10 000 messages a second, and the
-        // pipeline spent most of a backfill waiting for input. The queue is
-        // drained in milliseconds, so the next fetch may come soon after.
+        // its next fetch by this much (default 1 000 ms): that capped each
+        // partition near queued.min.messages a second, and the pipeline spent
+        // most of a backfill waiting for input. The queue is drained in
+        // milliseconds, so the next fetch may come soon after.
         .set("fetch.queue.backoff.ms", "10")
         .set(
             "fetch.max.bytes",
@@ -346,14 +352,28 @@ pub fn run(
                         batch: RawBatch::default(),
                         started: None,
                         parked: None,
+                        paused_early: false,
                         source,
                     }
                 });
                 o.started.get_or_insert_with(Instant::now);
                 o.batch.push(m.offset(), m.payload().unwrap_or(&[]));
                 let full = o.batch.len() >= batch_max || o.batch.data.len() >= batch_max_bytes;
-                if full && o.parked.is_none() && !offer(o, &budget) {
-                    st.to_pause.push(key);
+                if full && o.parked.is_none() {
+                    if !offer(o, &budget) {
+                        st.to_pause.push(key);
+                    }
+                } else if full && !o.paused_early {
+                    // A second batch filled up while the first is still parked:
+                    // pause now rather than at the next tick, or the open batch
+                    // keeps growing outside the budget (peak RSS 315 MB at a 256
+                    // MB limit). Not at the first park: most are accepted
+                    // within the tick, and a pause throws away what librdkafka
+                    // has prefetched for the partition (it fetches it again).
+                    o.paused_early = true;
+                    if let Err(e) = consumer.pause(&partition_list(std::slice::from_ref(&key))) {
+                        tracing::warn!(error = %e, "pause failed");
+                    }
                 }
             }
             Some(Err(e)) => {
@@ -383,7 +403,10 @@ pub fn run(
                     }
                     if let Some(b) = o.parked.take() {
                         match o.handle.input.try_send(reserved(b, &budget)) {
-                            Ok(()) => resume.push(k.clone()),
+                            Ok(()) => {
+                                o.paused_early = false;
+                                resume.push(k.clone())
+                            }
                             Err(TrySendError::Full(mut b)) => {
                                 b.reservation = None;
                                 o.parked = Some(b);
@@ -528,7 +551,7 @@ fn reserved(mut b: SourceBatch, budget: &Arc<MemoryBudget>) -> SourceBatch {
 /// mailbox is full or the memory budget's in-flight share is spent: the batch is
 /// parked and the partition must be paused.
 fn offer(o: &mut Open, budget: &Arc<MemoryBudget>) -> bool {
-    let Some(b) = take_batch(o) else {
+    let Some(b) = take_batch(o, budget.batch_max_bytes() * 2) else {
         return true;
     };
     if !budget.has_room() {
