@@ -32,12 +32,11 @@ impl MemoryBudget {
         let limit = (limit_mb as usize).saturating_mul(MIB);
         Arc::new(MemoryBudget {
             limit,
-            // An eighth, as the lake's share: a quarter each measured 255–278 MB
-            // peak RSS at a 256 MB limit once the source was no longer starved
-            // of input (docs/BENCHMARKS.md, "Memory bound").
+            // An eighth (was a quarter): batches in flight are most of what a
+            // fast source adds (docs/BENCHMARKS.md, "Memory bound").
             in_flight_limit: limit / 8,
             in_flight: AtomicUsize::new(0),
-            lake_limit: limit / 8,
+            lake_limit: limit / 4,
             lake: AtomicUsize::new(0),
         })
     }
@@ -138,8 +137,8 @@ mod tests {
     }
 
     #[test]
-    fn lake_share_is_an_eighth() {
-        let b = MemoryBudget::new(128);
+    fn lake_share_is_a_quarter() {
+        let b = MemoryBudget::new(64);
         b.lake_adjust(0, 16 * MIB);
         assert!(!b.lake_over());
         b.lake_adjust(16 * MIB, 17 * MIB);
