@@ -11,8 +11,7 @@
 //! (unknown fields, nested values and all), the error kinds are the ones the
 //! serde reference gives (`not_json` for syntax, `wrong_type` for a field of the
 //! wrong type or a duplicate field), and the field types are serde's
-//! (`tests::agrees_with_serde_reference` compares the two on real and broken
-//! input).
+//! (`tests/decode_scanner.rs` compares the two on real and broken input).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -275,7 +274,8 @@ struct Scanned<'a> {
     ev: RawEvent<'a>,
     escaped: [Option<(Field, &'a str)>; STR_FIELDS],
     n_escaped: usize,
-    user_id_escaped: Option<JStr<'a>>,
+    /// A `userId` string with escapes (its raw text), parsed in `resolve`.
+    user_id_escaped: Option<&'a str>,
 }
 
 struct Scanner<'a> {
@@ -685,7 +685,7 @@ impl<'a> Scanned<'a> {
             UserId => {
                 ev.user_id = match v {
                     Val::Str(s) if s.escaped => {
-                        self.user_id_escaped = Some(s);
+                        self.user_id_escaped = Some(s.raw);
                         None
                     }
                     Val::Str(s) => user_id_text(s.raw)?,
@@ -696,7 +696,7 @@ impl<'a> Scanned<'a> {
             Registration => {
                 ev.registration = match v {
                     Val::Null => None,
-                    Val::Num(t, true) => int(f, &Val::Num(t, true))?,
+                    v @ Val::Num(_, true) => int(f, &v)?,
                     Val::Num(t, false) => match t.parse::<f64>() {
                         Ok(x) if x.is_finite() && x.abs() < 9.0e15 => Some(x.round() as i64),
                         _ => {
@@ -716,9 +716,9 @@ impl<'a> Scanned<'a> {
     /// Fills in the strings with escapes: unescaped into `scratch` and borrowed
     /// from it, or without a scratch buffer, owned.
     fn resolve(mut self, scratch: Option<&'a mut String>) -> Result<RawEvent<'a>, DecodeError> {
-        if let Some(s) = self.user_id_escaped {
+        if let Some(raw) = self.user_id_escaped {
             let mut text = String::new();
-            unescape_into(s.raw, &mut text)?;
+            unescape_into(raw, &mut text)?;
             self.ev.user_id = user_id_text(&text)?;
         }
         let escaped = &self.escaped[..self.n_escaped];

@@ -379,7 +379,7 @@ pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, Si
         .set_max_row_group_row_count(Some(settings.row_group_rows));
     // `ts` and `_offset` are (nearly) unique per row: a dictionary interns every
     // value only to be abandoned at the dictionary page limit, and their plain
-    // values compress better (docs/BENCHMARKS.md, "Parquet settings").
+    // values compress better (docs/BENCHMARKS.md, stream core, "Session 3").
     for column in ["ts", "_offset"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
@@ -780,11 +780,9 @@ fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBa
         .iter()
         .map(|t| t.div_euclid(HOUR) * HOUR)
         .collect();
-    if let (Some(first), true) = (hours.first(), hours.windows(2).all(|w| w[0] == w[1])) {
-        return Ok(vec![(*first, rb.clone())]);
-    }
     // A partition's events usually come in time order: then each hour is a
-    // contiguous run, and a zero-copy slice (no `take` of every column).
+    // contiguous run, and a zero-copy slice (no `take` of every column); a
+    // batch within one hour is one slice of itself.
     if hours.windows(2).all(|w| w[0] <= w[1]) {
         let mut parts = Vec::new();
         let mut start = 0;
