@@ -5,8 +5,8 @@
 //!
 //! - **in flight**: bytes of source batches cut but not yet appended to the lake.
 //!   A batch carries a [`Reservation`] from the moment the source cuts it until
-//!   its partition actor has written it; the source parks a batch and pauses its
-//!   partition while the budget is spent, and resumes when reservations drop.
+//!   its partition actor has written it; the source parks a batch and stops
+//!   reading its partition while the budget is spent, until reservations drop.
 //! - **lake buffers**: memory of the open Parquet files (row groups being built,
 //!   upload parts). A lake writer closes the files of the partition it is
 //!   writing when the total is over budget.

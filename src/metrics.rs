@@ -43,7 +43,7 @@ pub struct Metrics {
     /// Messages per source batch.
     batch_sizes: Mutex<Option<hdrhistogram::Histogram<u64>>>,
     /// Batches queued in each partition actor's mailbox, and whether the
-    /// partition is paused with a parked batch (set by the Kafka source).
+    /// partition is held back with a parked batch (set by the Kafka source).
     mailboxes: Mutex<Vec<(String, usize, bool)>>,
     /// The data path's memory budget, once the topology exists.
     pub memory: std::sync::OnceLock<std::sync::Arc<crate::memory::MemoryBudget>>,
@@ -197,7 +197,7 @@ impl Metrics {
             for (p, depth, _) in mb.iter() {
                 let _ = writeln!(s, "musicaly_mailbox_batches{{partition=\"{p}\"}} {depth}");
             }
-            let _ = writeln!(s, "# HELP musicaly_partition_paused 1 while backpressure holds a partition paused.\n# TYPE musicaly_partition_paused gauge");
+            let _ = writeln!(s, "# HELP musicaly_partition_paused 1 while backpressure holds a partition back (a parked batch; its queue is not read).\n# TYPE musicaly_partition_paused gauge");
             for (p, _, paused) in mb.iter() {
                 let _ = writeln!(
                     s,

@@ -1,6 +1,6 @@
 //! A slowed-down sink under a high input rate: a backlog of ~750 k messages
 //! (several times `pipeline.memory_limit_mb` of JSON) waits in Kafka, and every
-//! lake write is delayed. The source must pause partitions instead of buffering:
+//! lake write is delayed. The source must hold partitions back instead of buffering:
 //! the pipeline's peak resident memory stays under the configured bound, and the
 //! run completes with every event in the lake exactly once.
 

@@ -156,10 +156,10 @@ fn wait_timeout(child: &mut std::process::Child, d: Duration) -> std::process::E
 }
 
 /// `idle_exit_secs` means "the topics are drained", not "no message came": when a
-/// slow lake has every partition paused by backpressure, nothing arrives for a
+/// slow lake has every partition held back by backpressure, nothing arrives for a
 /// while, yet the run is not idle. (It used to exit there with data left to read.)
 #[test]
-fn idle_exit_waits_for_partitions_paused_by_backpressure() {
+fn idle_exit_waits_for_partitions_held_back_by_backpressure() {
     let Some(brokers) = kafka() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let prefix = unique("bp");
@@ -177,12 +177,12 @@ fn idle_exit_waits_for_partitions_paused_by_backpressure() {
     ];
     let produced = simulate_into_kafka(tmp.path(), &brokers, &prefix, &sim);
     // Only the page views (one partition, ~2 300 messages): nothing else can
-    // arrive while that partition is paused.
+    // arrive while that partition is held back.
     let produced = &produced[..1];
     assert_eq!(produced[0].0, "page_view_events");
     let data = tmp.path().join("data");
     // One batch in flight + one queued per partition, each write taking 2 s: the
-    // source parks the third batch and pauses the partition for longer than the
+    // source parks the third batch and holds the partition back for longer than the
     // 1 s idle exit, with most of the topic still unread.
     let cfg = pipeline_config(
         tmp.path(),
@@ -193,7 +193,7 @@ fn idle_exit_waits_for_partitions_paused_by_backpressure() {
         "batch_max_events = 600\nmailbox_capacity = 1\nwrite_delay_ms = 2000\n[warehouse]\nenabled = false",
     );
     // A small prefetch, so that messages are still in Kafka when the partitions
-    // pause (the config ends in its [kafka.properties] table).
+    // are held back (the config ends in its [kafka.properties] table).
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str("\"queued.min.messages\" = \"20\"\n\"queued.max.messages.kbytes\" = \"16\"\n\"max.partition.fetch.bytes\" = \"16384\"\n");
     std::fs::write(&cfg, text).unwrap();

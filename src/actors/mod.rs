@@ -14,6 +14,7 @@
 
 pub mod aggregate;
 pub mod decode;
+pub mod kafka_queue;
 pub mod partition;
 pub mod sessionize;
 pub mod source_kafka;
@@ -89,8 +90,8 @@ impl RawBatch {
     }
 
     /// [`RawBatch::take`], the new buffer's capacity at most `max_bytes`: one
-    /// batch that grew large (a paused partition still receives what was
-    /// already fetched) must not make every later batch reserve that much.
+    /// batch that grew large (a batch can overshoot its size limit by one read
+    /// chunk) must not make every later batch reserve that much.
     pub fn take_capped(&mut self, max_bytes: usize) -> RawBatch {
         let cap = self.data.capacity().min(max_bytes);
         let n = self.offsets.capacity().min(max_bytes / 64 + 1);

@@ -5,16 +5,18 @@
 //! batches per topic-partition and hands each to that partition's actor
 //! (see `partition.rs`), which decodes, writes and then commits.
 //!
+//! - **A queue per partition**: at assignment each partition's messages are split
+//!   off into their own librdkafka queue (`kafka_queue.rs`), read in chunks.
 //! - **Backpressure per partition**: a batch is handed over with `try_send`; when
-//!   the partition's mailbox is full the batch is parked and the partition is
-//!   *paused* in the consumer, and resumed once the parked batch is accepted. The
-//!   polling thread never blocks on a slow partition, other partitions keep
+//!   the partition's mailbox is full (or the memory budget's in-flight share is
+//!   spent) the batch is parked and the partition's queue is no longer read until
+//!   the parked batch is accepted. librdkafka stops fetching a partition whose
+//!   queue holds `queued.min.messages`, so a held-back partition costs a bounded
+//!   prefetch, keeps it (no pause, no refetch), and other partitions keep
 //!   flowing. Memory: a batch handed to a partition actor holds a reservation of
-//!   `pipeline.memory_limit_mb` (see `memory.rs`) until it is in the lake; while
-//!   that budget is spent, batches are parked (at most one per partition, not
-//!   reserved, so parked batches can never starve the budget) and their
-//!   partitions paused; librdkafka's prefetch
-//!   (`queued.max.messages.kbytes`) gets an eighth of the limit.
+//!   `pipeline.memory_limit_mb` (see `memory.rs`) until it is in the lake;
+//!   parked batches (at most one per partition) are not reserved, so they can
+//!   never starve the budget.
 //! - **Rebalances**: before partitions are revoked (`pre_rebalance`, which runs on
 //!   the polling thread and holds up the rebalance), their open batches are
 //!   flushed and we wait for their actors to make everything durable and commit.
@@ -37,6 +39,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::kafka_queue::{PartitionQueue, QueueError};
 use super::partition::{Commit, PartitionSummary};
 use super::topology::{PartitionHandle, Spawner};
 use super::{RawBatch, SourceBatch, SourceId};
@@ -51,24 +54,43 @@ pub enum SourceError {
 
 type Key = (Arc<str>, i32);
 
-/// One assigned partition as the polling thread sees it.
+/// Messages taken from a partition's queue at a time: large enough that the
+/// lock and call per read are negligible, small enough that a batch overshoots
+/// its size limits by little.
+const READ_CHUNK: usize = 512;
+
+/// One partition that has delivered messages, as the polling thread sees it
+/// (its actor is started by its first message: a partition without messages
+/// never holds the stream's watermark back).
 struct Open {
     source: SourceId,
     handle: PartitionHandle,
     batch: RawBatch,
     started: Option<Instant>,
-    /// A batch the actor's mailbox had no room for; the partition is paused.
+    /// A batch the actor's mailbox (or the memory budget) had no room for; the
+    /// partition's queue is not read until it is accepted.
     parked: Option<SourceBatch>,
-    /// Paused from the message loop, before the tick (see there).
-    paused_early: bool,
 }
 
 struct State {
-    /// Looked up per message: FxHash (SipHash of the topic name was 8 % of the
-    /// polling thread).
+    /// Partitions that have delivered messages (their actors run).
     open: FxHashMap<Key, Open>,
+    /// The queues of the assigned partitions (see `kafka_queue.rs`).
+    queues: FxHashMap<Key, PartitionQueue>,
+    /// Topic names, shared by every key of a topic.
+    topics: FxHashMap<String, Arc<str>>,
     finished: Vec<(SourceId, PartitionSummary)>,
-    to_pause: Vec<Key>,
+}
+
+impl State {
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(name) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.topics.insert(name.to_string(), t.clone());
+        t
+    }
 }
 
 /// The consumer's context: logs and handles rebalances, collects statistics.
@@ -120,6 +142,34 @@ impl ConsumerContext for PipelineContext {
         }
     }
 
+    /// Runs on the polling thread (inside `poll`) right after the assignment,
+    /// before any fetch for it: each new partition gets its own queue, which
+    /// wakes the polling thread when messages arrive.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = r else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        for e in tpl.elements() {
+            let topic = st.topic(e.topic());
+            let key = (topic, e.partition());
+            match PartitionQueue::split(
+                consumer,
+                e.topic(),
+                e.partition(),
+                std::thread::current(),
+                READ_CHUNK,
+            ) {
+                Some(q) => {
+                    st.queues.insert(key, q);
+                }
+                None => {
+                    tracing::error!(topic = e.topic(), partition = e.partition(), "no queue for an assigned partition; its messages come through the consumer queue")
+                }
+            }
+        }
+    }
+
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "offset commit failed");
@@ -129,13 +179,16 @@ impl ConsumerContext for PipelineContext {
 
 impl PipelineContext {
     /// Flushes and closes the partitions matching `which`, then waits until their
-    /// actors have made everything durable and committed.
+    /// actors have made everything durable and committed. Their queues are
+    /// released: what is still queued was not read and is not committed, so the
+    /// partition's next owner reads it.
     fn finish_partitions(&self, which: impl Fn(&Key) -> bool) {
         let mut waiting = Vec::new();
         {
             let Ok(mut st) = self.state.lock() else {
                 return;
             };
+            st.queues.retain(|k, _| !which(k));
             let keys: Vec<Key> = st.open.keys().filter(|k| which(k)).cloned().collect();
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
@@ -223,14 +276,15 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        // librdkafka's prefetch gets a sixteenth of pipeline.memory_limit_mb, and
-        // keeps 1 000 messages per partition (its default is 100 000): a pause
-        // throws away what was prefetched for the partition, and a partition
-        // still delivers what was queued before the pause (kafka.properties,
-        // applied next, may override both).
+        // librdkafka's prefetch. Each partition has its own queue (see
+        // `kafka_queue.rs`), and these limits apply per partition: librdkafka
+        // stops fetching a partition once its queue holds 1 000 messages (its
+        // default is 100 000) or a 128th of pipeline.memory_limit_mb (2 MiB at
+        // 256 MiB); one fetch response may add up to `max.partition.fetch.bytes`
+        // more. kafka.properties, applied next, may override all of these.
         .set(
             "queued.max.messages.kbytes",
-            (spawner.budget.limit() / 16 / 1024)
+            (spawner.budget.limit() / 128 / 1024)
                 .clamp(1024, 2_097_151)
                 .to_string(),
         )
@@ -255,8 +309,9 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
     let ctx = PipelineContext {
         state: Mutex::new(State {
             open: FxHashMap::default(),
+            queues: FxHashMap::default(),
+            topics: FxHashMap::default(),
             finished: Vec::new(),
-            to_pause: Vec::new(),
         }),
         committer: OnceLock::new(),
         revoke_timeout: Duration::from_secs(k.revoke_timeout_secs),
@@ -264,21 +319,18 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         budget: spawner.budget.clone(),
         assigned: std::sync::atomic::AtomicUsize::new(0),
     };
-    let c: Kc = cfg.create_with_context(ctx).map_err(err)?;
+    let mut c: Kc = cfg.create_with_context(ctx).map_err(err)?;
+    // The polling thread sleeps while nothing is queued; a rebalance or an
+    // error on the consumer queue wakes it (as messages on a partition queue
+    // do, see `kafka_queue.rs`). `consumer` is called on the polling thread.
+    let polling_thread = std::thread::current();
+    c.set_nonempty_callback(move || polling_thread.unpark());
     let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
     c.subscribe(&topics).map_err(err)?;
     let c = Arc::new(c);
     let committer: Arc<dyn Commit> = Arc::new(KafkaCommit(c.clone()));
     let _ = c.context().committer.set(committer);
     Ok(c)
-}
-
-fn partition_list(keys: &[Key]) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for (t, p) in keys {
-        tpl.add_partition(t, *p);
-    }
-    tpl
 }
 
 /// Consumes until `stop` is set (SIGTERM/SIGINT) or, when `kafka.idle_exit_secs`
@@ -298,165 +350,85 @@ pub fn run(
             message: "committer not initialised".into(),
         });
     };
-    let batch_max = settings.pipeline.batch_max_events;
-    let budget = spawner.budget.clone();
-    let batch_max_bytes = budget.batch_max_bytes();
+    let feed = Feed {
+        spawner: &spawner,
+        committer,
+        budget: spawner.budget.clone(),
+        batch_max: settings.pipeline.batch_max_events,
+        batch_max_bytes: spawner.budget.batch_max_bytes(),
+    };
     let max_age = Duration::from_millis(settings.pipeline.batch_max_age_ms);
     let idle_exit = (settings.kafka.idle_exit_secs > 0)
         .then(|| Duration::from_secs(settings.kafka.idle_exit_secs));
     let tick = Duration::from_millis((settings.pipeline.batch_max_age_ms / 4).clamp(10, 250));
-    let mut topics: FxHashMap<String, Arc<str>> = FxHashMap::default();
     let mut last_message = Instant::now();
     let mut last_tick = Instant::now();
-    // Reading the clock per message was a fifth of this thread's time. While
-    // messages are queued it is read every `CLOCK_EVERY` messages (well under a
-    // millisecond at full speed); whenever the queue is drained, after every
-    // wait, so a trickle of messages still sees every tick on time.
-    const CLOCK_EVERY: u32 = 64;
-    let mut unclocked = 0u32;
-    let mut got_message = false;
+    let mut held_back = false;
     tracing::info!(brokers = %settings.kafka.brokers, group = %settings.kafka.group_id, topics = ?settings.kafka.topics, "consuming");
     while !stop.load(Ordering::Relaxed) {
-        let polled = match consumer.poll(Duration::ZERO) {
-            Some(r) => {
-                unclocked += 1;
-                Some(r)
-            }
-            None => {
-                unclocked = CLOCK_EVERY;
-                consumer.poll(tick)
-            }
-        };
-        match polled {
-            Some(Ok(m)) => {
-                got_message = true;
-                let topic = match topics.get(m.topic()) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t: Arc<str> = Arc::from(m.topic());
-                        topics.insert(m.topic().to_string(), t.clone());
-                        t
-                    }
-                };
-                let Ok(mut st) = ctx.state.lock() else { break };
-                let st = &mut *st;
-                let key = (topic.clone(), m.partition());
-                let o = st.open.entry(key.clone()).or_insert_with(|| {
-                    let source = SourceId {
-                        topic: topic.clone(),
-                        partition: m.partition(),
-                    };
-                    tracing::info!(%source, first_offset = m.offset(), "partition started");
-                    Open {
-                        handle: spawner.spawn_partition(source.clone(), committer.clone()),
-                        batch: RawBatch::default(),
-                        started: None,
-                        parked: None,
-                        paused_early: false,
-                        source,
-                    }
-                });
-                o.started.get_or_insert_with(Instant::now);
-                o.batch.push(m.offset(), m.payload().unwrap_or(&[]));
-                let full = o.batch.len() >= batch_max || o.batch.data.len() >= batch_max_bytes;
-                if full && o.parked.is_none() {
-                    if !offer(o, &budget) {
-                        st.to_pause.push(key);
-                    }
-                } else if full && !o.paused_early {
-                    // A second batch filled up while the first is still parked:
-                    // pause now rather than at the next tick, or the open batch
-                    // keeps growing outside the budget (peak RSS 315 MB at a 256
-                    // MB limit). Not at the first park: most are accepted
-                    // within the tick, and a pause throws away what librdkafka
-                    // has prefetched for the partition (it fetches it again).
-                    o.paused_early = true;
-                    if let Err(e) = consumer.pause(&partition_list(std::slice::from_ref(&key))) {
-                        tracing::warn!(error = %e, "pause failed");
-                    }
+        // The consumer queue: rebalances (their callbacks run in here), errors,
+        // and a message fetched before its partition's queue was split.
+        let mut read = 0usize;
+        while let Some(polled) = consumer.poll(Duration::ZERO) {
+            match polled {
+                Ok(m) => {
+                    let Ok(mut st) = ctx.state.lock() else { break };
+                    let st = &mut *st;
+                    let key = (st.topic(m.topic()), m.partition());
+                    feed.push(&mut st.open, &key, m.offset(), m.payload().unwrap_or(&[]));
+                    read += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Kafka consumer error; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
                 }
             }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "Kafka consumer error; retrying");
-                std::thread::sleep(Duration::from_millis(200));
-                unclocked = CLOCK_EVERY;
+        }
+        // The partitions' own queues, each read while its actor has room.
+        {
+            let Ok(mut st) = ctx.state.lock() else { break };
+            let st = &mut *st;
+            for (key, queue) in st.queues.iter_mut() {
+                read += feed.drain(&mut st.open, key, queue);
             }
-            None => {}
         }
-        if unclocked < CLOCK_EVERY {
-            continue;
-        }
-        unclocked = 0;
         let now = Instant::now();
-        if std::mem::take(&mut got_message) {
+        if read > 0 {
             last_message = now;
         }
         if now.duration_since(last_tick) >= tick {
             last_tick = now;
-            let (pause, resume, held_back) = {
-                let Ok(mut st) = ctx.state.lock() else { break };
-                let st = &mut *st;
-                let mut resume = Vec::new();
-                for (k, o) in st.open.iter_mut() {
-                    if o.parked.is_some() && !budget.has_room() {
-                        continue;
-                    }
-                    if let Some(b) = o.parked.take() {
-                        match o.handle.input.try_send(reserved(b, &budget)) {
-                            Ok(()) => {
-                                o.paused_early = false;
-                                resume.push(k.clone())
-                            }
-                            Err(TrySendError::Full(mut b)) => {
-                                b.reservation = None;
-                                o.parked = Some(b);
-                                continue;
-                            }
-                            Err(TrySendError::Closed(_)) => continue,
-                        }
-                    }
-                    let aged = o.started.is_some_and(|s| s.elapsed() >= max_age);
-                    let full = o.batch.len() >= batch_max || o.batch.data.len() >= batch_max_bytes;
-                    if (aged || full) && !offer(o, &budget) {
-                        st.to_pause.push(k.clone());
-                    }
-                }
-                let held_back = st.open.values().any(|o| o.parked.is_some());
-                ctx.metrics.set_mailboxes(
-                    st.open
-                        .values()
-                        .map(|o| {
-                            let queued = o.handle.input.max_capacity() - o.handle.input.capacity();
-                            (o.source.to_string(), queued, o.parked.is_some())
-                        })
-                        .collect(),
-                );
-                (std::mem::take(&mut st.to_pause), resume, held_back)
+            let Ok(mut guard) = ctx.state.lock() else {
+                break;
             };
-            // A paused partition delivers nothing because *we* hold it back, not
-            // because the topics are drained: that is not idleness. Without this,
-            // a slow lake (all partitions paused) made `idle_exit_secs` stop the
-            // run with data left to read.
-            // Nor is waiting for an assignment: after a crash the group holds the
-            // dead member's partitions until its session times out.
+            let st = &mut *guard;
+            for o in st.open.values_mut() {
+                if let Some(b) = o.parked.take() {
+                    o.parked = feed.hand_over(o, b);
+                }
+                if o.parked.is_none() && o.started.is_some_and(|s| s.elapsed() >= max_age) {
+                    feed.offer(o);
+                }
+            }
+            held_back = st.open.values().any(|o| o.parked.is_some());
+            ctx.metrics.set_mailboxes(
+                st.open
+                    .values()
+                    .map(|o| {
+                        let queued = o.handle.input.max_capacity() - o.handle.input.capacity();
+                        (o.source.to_string(), queued, o.parked.is_some())
+                    })
+                    .collect(),
+            );
+            drop(guard);
+            // A held-back partition delivers nothing because *we* do not read
+            // it, not because the topics are drained: that is not idleness.
+            // Without this, a slow lake made `idle_exit_secs` stop the run with
+            // data left to read. Nor is waiting for an assignment: after a crash
+            // the group holds the dead member's partitions until its session
+            // times out.
             if held_back || ctx.assigned.load(Ordering::Relaxed) == 0 {
-                last_message = Instant::now();
-            }
-            // A partition parked and accepted within the same tick needs no change.
-            let pause: Vec<Key> = pause.into_iter().filter(|k| !resume.contains(k)).collect();
-            if !pause.is_empty() {
-                tracing::debug!(
-                    partitions = pause.len(),
-                    "mailboxes full: pausing partitions"
-                );
-                if let Err(e) = consumer.pause(&partition_list(&pause)) {
-                    tracing::warn!(error = %e, "pause failed");
-                }
-            }
-            if !resume.is_empty() {
-                if let Err(e) = consumer.resume(&partition_list(&resume)) {
-                    tracing::warn!(error = %e, "resume failed");
-                }
+                last_message = now;
             }
             if idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
                 match unconsumed(
@@ -484,6 +456,18 @@ pub fn run(
                 }
             }
         }
+        if read == 0 {
+            // Nothing to read: wait for a partition queue to turn non-empty
+            // (its callback unparks this thread) or for the next tick. A
+            // parked batch is retried sooner: its actor frees room without
+            // telling us.
+            let wait = if held_back {
+                Duration::from_millis(2)
+            } else {
+                tick
+            };
+            std::thread::park_timeout(wait.min(tick));
+        }
     }
     tracing::info!("stopping: flushing open batches and committing");
     ctx.finish_partitions(|_| true);
@@ -491,10 +475,142 @@ pub fn run(
     let mut results = ctx
         .state
         .lock()
-        .map(|mut st| std::mem::take(&mut st.finished))
+        .map(|mut st| {
+            // librdkafka wants every queue reference released before the
+            // consumer closes.
+            st.queues.clear();
+            std::mem::take(&mut st.finished)
+        })
         .unwrap_or_default();
     results.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(results)
+}
+
+/// What the polling thread needs to cut batches and hand them over.
+struct Feed<'a> {
+    spawner: &'a Spawner,
+    committer: Arc<dyn Commit>,
+    budget: Arc<MemoryBudget>,
+    batch_max: usize,
+    batch_max_bytes: usize,
+}
+
+impl Feed<'_> {
+    /// The partition's entry, its actor started on its first message.
+    fn open<'m>(&self, open: &'m mut FxHashMap<Key, Open>, key: &Key, offset: i64) -> &'m mut Open {
+        open.entry(key.clone()).or_insert_with(|| {
+            let source = SourceId {
+                topic: key.0.clone(),
+                partition: key.1,
+            };
+            tracing::info!(%source, first_offset = offset, "partition started");
+            Open {
+                handle: self
+                    .spawner
+                    .spawn_partition(source.clone(), self.committer.clone()),
+                batch: RawBatch::default(),
+                started: None,
+                parked: None,
+                source,
+            }
+        })
+    }
+
+    fn full(&self, o: &Open) -> bool {
+        o.batch.len() >= self.batch_max || o.batch.data.len() >= self.batch_max_bytes
+    }
+
+    /// One message from the consumer queue.
+    fn push(&self, open: &mut FxHashMap<Key, Open>, key: &Key, offset: i64, payload: &[u8]) {
+        let o = self.open(open, key, offset);
+        o.started.get_or_insert_with(Instant::now);
+        o.batch.push(offset, payload);
+        if self.full(o) && o.parked.is_none() {
+            self.offer(o);
+        }
+    }
+
+    /// Reads a partition's queue into its batch while its actor takes batches;
+    /// stops at the first batch that has to be parked. Returns the messages read.
+    fn drain(
+        &self,
+        open: &mut FxHashMap<Key, Open>,
+        key: &Key,
+        queue: &mut PartitionQueue,
+    ) -> usize {
+        let mut read = 0;
+        let warn = |e: QueueError| tracing::warn!(topic = %key.0, partition = key.1, offset = e.offset, error = %e.message, "Kafka partition error; continuing");
+        loop {
+            let (n, room) = match open.get_mut(key) {
+                // Nothing is read for a partition with a parked batch: its queue
+                // fills up and librdkafka stops fetching it.
+                Some(o) if o.parked.is_some() => return read,
+                Some(o) => {
+                    let room = self.batch_max.saturating_sub(o.batch.len()).max(1);
+                    let n = queue.read(
+                        room,
+                        |offset, payload| {
+                            o.started.get_or_insert_with(Instant::now);
+                            o.batch.push(offset, payload);
+                        },
+                        warn,
+                    );
+                    (n, room)
+                }
+                None => {
+                    // The partition's first messages: its actor starts with them.
+                    let mut first = RawBatch::default();
+                    let n = queue.read(
+                        self.batch_max,
+                        |offset, payload| first.push(offset, payload),
+                        warn,
+                    );
+                    if let Some(offset) = first.first_offset() {
+                        let o = self.open(open, key, offset);
+                        o.started = Some(Instant::now());
+                        o.batch = first;
+                    }
+                    (n, self.batch_max)
+                }
+            };
+            read += n;
+            if let Some(o) = open.get_mut(key) {
+                if self.full(o) {
+                    self.offer(o);
+                }
+            }
+            if n < room.min(READ_CHUNK) {
+                return read;
+            }
+        }
+    }
+
+    /// Offers the open batch to the partition's actor; parks it when the
+    /// mailbox is full or the memory budget's in-flight share is spent.
+    fn offer(&self, o: &mut Open) {
+        if let Some(b) = take_batch(o, self.batch_max_bytes * 2) {
+            o.parked = self.hand_over(o, b);
+        }
+    }
+
+    /// Hands a batch to the partition's actor with its reservation; gives it
+    /// back (unreserved) when there is no room.
+    fn hand_over(&self, o: &Open, b: SourceBatch) -> Option<SourceBatch> {
+        if !self.budget.has_room() {
+            return Some(b);
+        }
+        match o.handle.input.try_send(reserved(b, &self.budget)) {
+            Ok(()) => None,
+            Err(TrySendError::Full(mut b)) => {
+                b.reservation = None;
+                Some(b)
+            }
+            Err(TrySendError::Closed(_)) => {
+                tracing::error!(source = %o.source, "partition actor stopped; its data will be re-read after a restart");
+                None
+            }
+        }
+    }
 }
 
 /// Messages of the subscribed topics that nobody has read yet: for our own
@@ -545,29 +661,4 @@ fn unconsumed(consumer: &Kc, topics: &[String], from_earliest: bool) -> KafkaRes
 fn reserved(mut b: SourceBatch, budget: &Arc<MemoryBudget>) -> SourceBatch {
     b.reservation = Some(Arc::new(budget.reserve(b.raw.memory_bytes())));
     b
-}
-
-/// Offers the open batch to the partition's actor. Returns false when the
-/// mailbox is full or the memory budget's in-flight share is spent: the batch is
-/// parked and the partition must be paused.
-fn offer(o: &mut Open, budget: &Arc<MemoryBudget>) -> bool {
-    let Some(b) = take_batch(o, budget.batch_max_bytes() * 2) else {
-        return true;
-    };
-    if !budget.has_room() {
-        o.parked = Some(b);
-        return false;
-    }
-    match o.handle.input.try_send(reserved(b, budget)) {
-        Ok(()) => true,
-        Err(TrySendError::Full(mut b)) => {
-            b.reservation = None;
-            o.parked = Some(b);
-            false
-        }
-        Err(TrySendError::Closed(_)) => {
-            tracing::error!(source = %o.source, "partition actor stopped; its data will be re-read after a restart");
-            true
-        }
-    }
 }
