@@ -305,15 +305,22 @@ fn limit_malloc_arenas() {
 /// resident: in a Kafka backfill its arenas held 929 MB of which 130–290 MB
 /// were in use, with `pipeline.memory_limit_mb = 256` (docs/BENCHMARKS.md,
 /// "Memory bound"). `malloc_trim(0)` gives free pages anywhere in the heaps back
-/// to the kernel, so the long-running commands call it once a second (10–40 ms
-/// each time in that backfill; peak RSS 1.15 GB → 0.51 GB).
-fn spawn_malloc_trimmer() {
+/// to the kernel (10–40 ms each time in that backfill; peak RSS 1.15 GB →
+/// 0.51 GB). It is not free: every page given back is faulted in again when
+/// reused (page faults and the trims were ~8 % of a backfill's CPU when trimming
+/// every second), so the long-running commands check once a second and trim only
+/// while resident memory is above half of `pipeline.memory_limit_mb`.
+fn spawn_malloc_trimmer(limit_bytes: u64) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        let above = limit_bytes / 2;
         let spawned = std::thread::Builder::new()
             .name("malloc-trim".into())
-            .spawn(|| loop {
+            .spawn(move || loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
+                if resident_bytes().is_some_and(|r| r <= above) {
+                    continue;
+                }
                 // SAFETY: malloc_trim only hands free memory back to the kernel
                 // and takes each arena's lock; it is safe from any thread.
                 unsafe {
@@ -324,6 +331,18 @@ fn spawn_malloc_trimmer() {
             tracing::warn!(error = %e, "cannot start the malloc trimmer; memory may stay resident after use");
         }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = limit_bytes;
+}
+
+/// This process's resident memory (`/proc/self/statm`, second field, in pages).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
@@ -421,7 +440,6 @@ fn load_model(path: Option<&Path>) -> Result<model::Model> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<()> {
-    spawn_malloc_trimmer();
     let (sim_cfgs, toml_cfgs): (Vec<_>, Vec<_>) = a
         .config
         .iter()
@@ -435,6 +453,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         o.push(("pipeline.partitions", p.to_string()));
     }
     let settings = Settings::load(toml_cfgs.first().map(|p| p.as_path()), &o)?;
+    spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     init_logging(&settings);
     let sim_path = sim_cfgs.first().map(|p| p.to_path_buf()).or_else(|| {
         (!settings.simulate.config.is_empty()).then(|| PathBuf::from(&settings.simulate.config))
@@ -639,7 +658,6 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
 }
 
 fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
-    spawn_malloc_trimmer();
     let mut o = Overrides::new();
     data_dir_override(&mut o, &a.data_dir);
     if let Some(b) = &a.brokers {
@@ -655,6 +673,7 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
         o.push(("web.listen", l.clone()));
     }
     let mut settings = Settings::load(a.config.as_deref(), &o)?;
+    spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     if let Some(t) = a.topics {
         settings.kafka.topics = t;
         settings.validate()?;
