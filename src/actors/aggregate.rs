@@ -23,9 +23,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::sessionize::{
-    stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, Tick,
+    stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, StreamOutput, Tick,
 };
 use super::watermark::Watermark;
+use super::SourceId;
 use crate::columns::typed;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
@@ -249,8 +250,10 @@ impl Aggregator {
         }
     }
 
-    fn observe(&mut self, msg: Observe) -> Result<(), String> {
-        let rb = &msg.rows;
+    /// Folds one batch of durable listens into the open windows. The actor's
+    /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
+    /// stream state's CPU per listen can be measured without actors.
+    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let state = typed::<StringArray>(rb, "state")?;
@@ -314,7 +317,7 @@ impl Aggregator {
             }
         }
         if max_ts > i64::MIN {
-            self.watermark.observe(&msg.source, max_ts);
+            self.watermark.observe(source, max_ts);
         }
         if !late_rows.is_empty() {
             self.metrics
@@ -356,7 +359,11 @@ impl Aggregator {
         out
     }
 
-    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+    /// Closes the windows the watermark has passed (all, when `all`), updates the
+    /// live view and returns what to write: (table, time column, rows).
+    /// Synchronous, so `stage-bench` can time it; the actor's `write` sends it
+    /// to the lake.
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
         let names = &self.names;
@@ -397,16 +404,12 @@ impl Aggregator {
         {
             self.names = Interner::default();
         }
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            for (name, rb) in tables.map_err(SinkError::Internal)? {
-                writer.write(name, "window_start", &rb).await?;
-            }
-            for rb in late {
-                writer.write("_late/listen_events", "ts", &rb).await?;
-            }
-            Ok(())
-        })
+        let mut out: StreamOutput = tables?
+            .into_iter()
+            .map(|(name, rb)| (name, "window_start", rb))
+            .collect();
+        out.extend(late.into_iter().map(|rb| ("_late/listen_events", "ts", rb)));
+        Ok(out)
     }
 }
 

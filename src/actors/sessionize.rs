@@ -132,8 +132,10 @@ impl Sessionizer {
         }
     }
 
-    fn observe(&mut self, msg: Observe) -> Result<(), String> {
-        let rb = &msg.rows;
+    /// Folds one batch of durable page views into the open sessions. The actor's
+    /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
+    /// stream state's CPU per page view can be measured without actors.
+    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let sid = typed::<Int64Array>(rb, "sessionId")?;
@@ -200,7 +202,7 @@ impl Sessionizer {
             }
         }
         if max_ts > i64::MIN {
-            self.watermark.observe(&msg.source, max_ts);
+            self.watermark.observe(source, max_ts);
         }
         if !late_rows.is_empty() {
             self.metrics
@@ -284,26 +286,31 @@ impl Sessionizer {
         Ok((Some(rb), late))
     }
 
-    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+    /// Closes the sessions the watermark has passed (all, when `all`) and returns
+    /// what to write: (table, time column, rows). Synchronous, so `stage-bench`
+    /// can time it; the actor's `write` sends it to the lake.
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
         self.close(all);
-        let out = self.take_output();
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            let (sessions, late) = out.map_err(SinkError::Internal)?;
-            if let Some(rb) = sessions {
-                writer.write("sessions", "session_start", &rb).await?;
-            }
-            for rb in late {
-                writer.write("_late/page_view_events", "ts", &rb).await?;
-            }
-            Ok(())
-        })
+        let (sessions, late) = self.take_output()?;
+        let mut out: StreamOutput = Vec::new();
+        if let Some(rb) = sessions {
+            out.push(("sessions", "session_start", rb));
+        }
+        out.extend(
+            late.into_iter()
+                .map(|rb| ("_late/page_view_events", "ts", rb)),
+        );
+        Ok(out)
     }
 }
 
+/// A stream actor's closed output: (lake table, its time column, rows).
+pub type StreamOutput = Vec<(&'static str, &'static str, RecordBatch)>;
+
 /// The actor and message plumbing shared by the stream's stateful actors
-/// (Sessionizer, Aggregator): each has `mailbox`, `watermark`,
-/// `observe(Observe) -> Result<(), String>` and `write(all) -> ResponseFuture`.
+/// (Sessionizer, Aggregator): each has `mailbox`, `watermark`, `writer`,
+/// `observe_batch(&SourceId, &RecordBatch) -> Result<(), String>` and
+/// `close_output(all) -> Result<StreamOutput, String>`.
 macro_rules! stream_state_actor {
     ($t:ty) => {
         impl Actor for $t {
@@ -316,7 +323,22 @@ macro_rules! stream_state_actor {
         impl Handler<Observe> for $t {
             type Result = Result<(), SinkError>;
             fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
-                self.observe(msg).map_err(SinkError::Internal)
+                self.observe_batch(&msg.source, &msg.rows)
+                    .map_err(SinkError::Internal)
+            }
+        }
+
+        impl $t {
+            /// Closes what `all` or the watermark allows and writes it to the lake.
+            fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+                let out = self.close_output(all);
+                let writer = self.writer.clone();
+                Box::pin(async move {
+                    for (table, ts_column, rb) in out.map_err(SinkError::Internal)? {
+                        writer.write(table, ts_column, &rb).await?;
+                    }
+                    Ok(())
+                })
             }
         }
 
