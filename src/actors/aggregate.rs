@@ -367,33 +367,43 @@ impl Aggregator {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
         let names = &self.names;
-        let tables = build_tables(&closed, names);
+        // Each window's KPI rows are computed once, for the table and the view.
+        let kpis: Vec<Vec<KpiRow>> = closed
+            .iter()
+            .map(|(g, s, w)| kpi_rows(g, *s, w, names))
+            .collect();
+        let tables = build_tables(&closed, &kpis, names);
         if let Ok(mut live) = self.live.write() {
             live.watermark_ms = self.watermark.current();
-            for (grain, start, w) in &closed {
-                let rows = kpi_rows(grain, *start, w, names);
-                match *grain {
-                    "minute"
-                        if live
-                            .last_minute
-                            .first()
-                            .is_none_or(|r| r.window_start_ms <= *start) =>
-                    {
-                        live.last_minute = rows
-                    }
-                    "hour"
-                        if live
-                            .last_hour
-                            .first()
-                            .is_none_or(|r| r.window_start_ms <= *start) =>
-                    {
-                        live.last_hour = rows;
-                        live.top_artists_last_hour = top_artists(w, names, 10)
-                            .into_iter()
-                            .map(|(a, n, _)| (a.to_string(), n))
-                            .collect();
-                    }
-                    _ => {}
+            // Windows close in order of start within a grain, so the view shows
+            // the last one of each grain (unless it already shows a later one).
+            let last = |grain: &str| {
+                closed
+                    .iter()
+                    .zip(&kpis)
+                    .rev()
+                    .find(|((g, _, _), _)| *g == grain)
+            };
+            if let Some(((_, start, _), rows)) = last("minute") {
+                if live
+                    .last_minute
+                    .first()
+                    .is_none_or(|r| r.window_start_ms <= *start)
+                {
+                    live.last_minute = rows.clone();
+                }
+            }
+            if let Some(((_, start, w), rows)) = last("hour") {
+                if live
+                    .last_hour
+                    .first()
+                    .is_none_or(|r| r.window_start_ms <= *start)
+                {
+                    live.last_hour = rows.clone();
+                    live.top_artists_last_hour = top_artists(w, names, 10)
+                        .into_iter()
+                        .map(|(a, n, _)| (a.to_string(), n))
+                        .collect();
                 }
             }
         }
@@ -440,9 +450,11 @@ fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Ve
 
 /// Top `n` artists by listens, ties by name: (name, listens, artist id).
 fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i64, Id)> {
+    let min = nth_largest(w.artists.values().copied(), n);
     let mut v: Vec<(&str, i64, Id)> = w
         .artists
         .iter()
+        .filter(|(_, c)| **c >= min)
         .map(|(a, c)| (names.text(*a), *c, *a))
         .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
@@ -450,21 +462,32 @@ fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i
     v
 }
 
+/// The `n`-th largest of `counts` (`i64::MIN` when there are fewer): a top `n`
+/// needs to sort (by count, then by name) only the entries that reach it, the
+/// same `n` rows as sorting them all, without comparing every name.
+fn nth_largest(counts: impl Iterator<Item = i64>, n: usize) -> i64 {
+    let mut v: Vec<i64> = counts.collect();
+    if n == 0 || v.len() < n {
+        return i64::MIN;
+    }
+    *v.select_nth_unstable_by(n - 1, |a, b| b.cmp(a)).1
+}
+
 type Tables = Result<Vec<(&'static str, RecordBatch)>, String>;
 
-fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tables {
+fn build_tables(
+    closed: &[(&'static str, i64, Window)],
+    kpis: &[Vec<KpiRow>],
+    names: &Interner,
+) -> Tables {
     let ts_col = |v: &[i64]| -> ArrayRef {
         let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
         b.append_slice(v);
         Arc::new(b.finish())
     };
-    let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
     let e = |e: arrow::error::ArrowError| e.to_string();
     // agg_kpis
-    let rows: Vec<KpiRow> = closed
-        .iter()
-        .flat_map(|(g, s, w)| kpi_rows(g, *s, w, names))
-        .collect();
+    let rows: Vec<&KpiRow> = kpis.iter().flatten().collect();
     let mut out = Vec::new();
     if rows.is_empty() {
         return Ok(out);
@@ -472,10 +495,14 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
     let kpis = RecordBatch::try_new(
         kpis_schema(),
         vec![
-            strs(rows.iter().map(|r| Some(r.grain.to_string())).collect()),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.grain))),
             ts_col(&rows.iter().map(|r| r.window_start_ms).collect::<Vec<_>>()),
-            strs(rows.iter().map(|r| Some(r.dimension.to_string())).collect()),
-            strs(rows.iter().map(|r| r.value.clone()).collect()),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.dimension),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.value.as_deref()),
+            )),
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.active_users),
             )),
@@ -511,9 +538,11 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
         Int64Builder::new(),
     );
     for (grain, start, w) in closed {
+        let min = nth_largest(w.songs.values().copied(), 10);
         let mut songs: Vec<((&str, &str), i64)> = w
             .songs
             .iter()
+            .filter(|(_, n)| **n >= min)
             .map(|((a, s), n)| ((names.text(*a), names.text(*s)), *n))
             .collect();
         songs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -525,19 +554,24 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
             sn.append_value(song);
             sc.append_value(n);
         }
-        for (rank, (artist, n, id)) in top_artists(w, names, 10).into_iter().enumerate() {
+        let top = top_artists(w, names, 10);
+        // Listeners by gender of the top 5, in one pass over the listeners.
+        let top5: Vec<Id> = top.iter().take(5).map(|a| a.2).collect();
+        let mut by_gender: Vec<FxHashMap<Id, i64>> = vec![FxHashMap::default(); top5.len()];
+        for (a, g, _) in &w.listeners {
+            if let Some(k) = top5.iter().position(|t| t == a) {
+                *by_gender[k].entry(*g).or_default() += 1;
+            }
+        }
+        for (rank, (artist, n, _)) in top.into_iter().enumerate() {
             ag.append_value(grain);
             as_.append_value(*start);
             ar.append_value(rank as i64 + 1);
             aa.append_value(artist);
             ac.append_value(n);
             if rank < 5 {
-                // Listeners by gender, null first, as when keyed by strings.
-                let mut by_gender: FxHashMap<Id, i64> = FxHashMap::default();
-                for (_, g, _) in w.listeners.iter().filter(|(a, _, _)| *a == id) {
-                    *by_gender.entry(*g).or_default() += 1;
-                }
-                let mut gv: Vec<_> = by_gender
+                // Null first, as when keyed by strings.
+                let mut gv: Vec<_> = std::mem::take(&mut by_gender[rank])
                     .into_iter()
                     .map(|(g, n)| (names.name(g), n))
                     .collect();
