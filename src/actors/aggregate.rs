@@ -20,7 +20,7 @@ use arrow::array::{
     StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::sessionize::{
     stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, StreamOutput, Tick,
@@ -34,7 +34,7 @@ use crate::sinks::lake::{DerivedWriter, SinkError};
 const HOUR_MS: i64 = 3_600_000;
 
 /// Listens and listening time (distinct users are counted from [`Window::users`]).
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Copy)]
 struct Sums {
     listens: i64,
     seconds: f64,
@@ -47,21 +47,17 @@ impl Sums {
     }
 }
 
-/// The (state, gender, level) ids a user listened under in a window: almost
-/// always one combination, so one map entry per user replaces a set insert per
-/// breakdown (distinct users per value are counted when the window closes).
-#[derive(Debug)]
+/// The (gender, level, state) ids, in [`Dim`] order, a user listened under in a
+/// window: almost always one combination, so one map entry per user replaces a
+/// set insert per breakdown (distinct users per value are counted when the
+/// window closes). Plain data (the rare other combinations are in
+/// [`Window::more`]), so dropping a window's users map does not visit entries.
+#[derive(Debug, Clone, Copy)]
 struct Seen {
     first: [Id; 3],
-    more: Vec<[Id; 3]>,
-}
-
-impl Seen {
-    fn note(&mut self, c: [Id; 3]) {
-        if self.first != c && !self.more.contains(&c) {
-            self.more.push(c);
-        }
-    }
+    /// 1 + the index of the user's other combinations in [`Window::more`]; 0
+    /// for none.
+    more: u32,
 }
 
 /// An interned string (see [`Interner`]); [`NULL`] stands for a null value.
@@ -73,7 +69,25 @@ type Id = u32;
 /// The id of a null string.
 const NULL: Id = Id::MAX;
 
-/// KPI breakdowns, in output order (by name: "gender" < "level" < "state").
+/// The index of a breakdown value's [`Sums`] in [`Window::by`]: null first, so
+/// that the ids of a dimension's own [`Interner`] index a short array directly.
+fn slot(id: Id) -> usize {
+    id.wrapping_add(1) as usize
+}
+
+/// The id of a [`slot`].
+fn unslot(slot: usize) -> Id {
+    (slot as Id).wrapping_sub(1)
+}
+
+/// An (artist id, song id) or (artist id, gender id) pair as one key: one
+/// integer to hash instead of two.
+fn pair(a: Id, b: Id) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
+/// KPI breakdowns, in output order (by name: "gender" < "level" < "state"); also
+/// the index of a dimension in [`Window::by`], [`Seen`] and [`Aggregator::dims`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Dim {
     Gender,
@@ -82,6 +96,8 @@ enum Dim {
 }
 
 impl Dim {
+    const ALL: [Dim; 3] = [Dim::Gender, Dim::Level, Dim::State];
+
     fn name(self) -> &'static str {
         match self {
             Dim::Gender => "gender",
@@ -96,35 +112,109 @@ struct Window {
     all: Sums,
     /// Distinct users, and the breakdown values each listened under.
     users: FxHashMap<i64, Seen>,
-    /// (dimension, value id) → listens, time
-    by: FxHashMap<(Dim, Id), Sums>,
-    /// (artist id, song id) → listens
-    songs: FxHashMap<(Id, Id), i64>,
+    /// The users' combinations other than [`Seen::first`].
+    more: Vec<Vec<[Id; 3]>>,
+    /// Per dimension, listens and time by value [`slot`]: the few states,
+    /// genders and levels are dense ids of their own interner, so a listen adds
+    /// to three array cells instead of three hash-map entries. A value with no
+    /// listens was not seen in the window (every listen counts one).
+    by: [Vec<Sums>; 3],
+    /// [`pair`] (artist id, song id) → listens
+    songs: FxHashMap<u64, i64>,
     /// artist id → listens
     artists: FxHashMap<Id, i64>,
-    /// Distinct (artist id, gender id, user): listeners of an artist by gender.
-    listeners: FxHashSet<(Id, Id, i64)>,
+    /// ([`pair`] (artist id, gender id), user) of every listen, for the
+    /// listeners by gender of the top artists. Appending is a few instructions
+    /// where a set insert per listen was a hash and a probe; only the top
+    /// artists' entries are deduplicated, when the window closes.
+    listens: Vec<(u64, i64)>,
+}
+
+/// How large a grain's last complete window grew (the last closed one, or the
+/// one a batch's rows moved on from): the next one of the grain is made that
+/// large up front, since growing its maps one doubling at a time
+/// (rehashing every entry each time) cost more than filling them.
+#[derive(Default, Debug, Clone, Copy)]
+struct Sizes {
+    users: usize,
+    songs: usize,
+    artists: usize,
+    listens: usize,
 }
 
 impl Window {
-    /// Distinct users per (dimension, value id).
-    fn active_users(&self) -> FxHashMap<(Dim, Id), i64> {
-        let mut out: FxHashMap<(Dim, Id), i64> = FxHashMap::default();
+    fn with_sizes(s: Sizes) -> Window {
+        Window {
+            users: FxHashMap::with_capacity_and_hasher(s.users, Default::default()),
+            songs: FxHashMap::with_capacity_and_hasher(s.songs, Default::default()),
+            artists: FxHashMap::with_capacity_and_hasher(s.artists, Default::default()),
+            listens: Vec::with_capacity(s.listens),
+            ..Window::default()
+        }
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            users: self.users.len(),
+            songs: self.songs.len(),
+            artists: self.artists.len(),
+            listens: self.listens.len(),
+        }
+    }
+
+    /// Counts one listen: `combo` is its (gender, level, state) ids.
+    fn add(&mut self, user: i64, combo: [Id; 3], artist: Id, song: Id, secs: f64) {
+        self.all.add(secs);
+        let seen = self.users.entry(user).or_insert(Seen {
+            first: combo,
+            more: 0,
+        });
+        if seen.first != combo {
+            if seen.more == 0 {
+                self.more.push(vec![combo]);
+                seen.more = self.more.len() as u32;
+            } else if let Some(m) = self.more.get_mut(seen.more as usize - 1) {
+                if !m.contains(&combo) {
+                    m.push(combo);
+                }
+            }
+        }
+        for (by, id) in self.by.iter_mut().zip(combo) {
+            let k = slot(id);
+            if by.len() <= k {
+                by.resize(k + 1, Sums::default());
+            }
+            by[k].add(secs);
+        }
+        *self.songs.entry(pair(artist, song)).or_default() += 1;
+        *self.artists.entry(artist).or_default() += 1;
+        self.listens
+            .push((pair(artist, combo[Dim::Gender as usize]), user));
+    }
+
+    /// Distinct users per dimension and value [`slot`] (as [`Window::by`]).
+    fn active_users(&self) -> [Vec<i64>; 3] {
+        let mut out: [Vec<i64>; 3] = self.by.each_ref().map(|b| vec![0; b.len()]);
         let mut vals: Vec<Id> = Vec::new();
         for seen in self.users.values() {
-            for (d, dim) in [Dim::State, Dim::Gender, Dim::Level]
-                .into_iter()
-                .enumerate()
-            {
+            for (d, counts) in out.iter_mut().enumerate() {
+                let Some(more) = seen
+                    .more
+                    .checked_sub(1)
+                    .and_then(|m| self.more.get(m as usize))
+                else {
+                    counts[slot(seen.first[d])] += 1;
+                    continue;
+                };
                 vals.clear();
                 vals.push(seen.first[d]);
-                for c in &seen.more {
+                for c in more {
                     if !vals.contains(&c[d]) {
                         vals.push(c[d]);
                     }
                 }
                 for v in &vals {
-                    *out.entry((dim, *v)).or_default() += 1;
+                    counts[slot(*v)] += 1;
                 }
             }
         }
@@ -132,12 +222,30 @@ impl Window {
     }
 }
 
-/// Interns the few thousand distinct states, genders, levels, artists and songs
-/// as dense ids.
+/// Interns strings as dense ids: one for artists and songs, and one per
+/// breakdown dimension (so that a dimension's few values index an array).
 #[derive(Default, Debug)]
 struct Interner {
-    ids: FxHashMap<Arc<str>, Id>,
+    /// Strings of up to 15 bytes, packed with their length into one integer
+    /// (see [`short_key`]): hashing and comparing it is a few instructions,
+    /// where a string key costs a byte-wise hash and a `memcmp` call. States,
+    /// genders and levels are all this short, and so are many names.
+    short: FxHashMap<u128, Id>,
+    long: FxHashMap<Arc<str>, Id>,
     names: Vec<Arc<str>>,
+}
+
+/// The bytes of a string of at most 15 bytes, zero-padded, with its length in
+/// the last byte: equal keys are equal strings.
+fn short_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut k = [0u8; 16];
+    k[..b.len()].copy_from_slice(b);
+    k[15] = b.len() as u8;
+    Some(u128::from_le_bytes(k))
 }
 
 impl Interner {
@@ -146,13 +254,22 @@ impl Interner {
     const MAX: usize = 1_000_000;
 
     fn get(&mut self, s: &str) -> Id {
-        if let Some(&id) = self.ids.get(s) {
+        let key = short_key(s);
+        let found = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(s),
+        };
+        if let Some(&id) = found {
             return id;
         }
+        // First sight: the only allocation.
         let id = self.names.len() as Id;
         let n: Arc<str> = Arc::from(s);
         self.names.push(n.clone());
-        self.ids.insert(n, id);
+        match key {
+            Some(k) => self.short.insert(k, id),
+            None => self.long.insert(n, id),
+        };
         id
     }
 
@@ -202,7 +319,12 @@ pub struct Aggregator {
     window_ms: i64,
     minute: BTreeMap<i64, Window>,
     hour: BTreeMap<i64, Window>,
+    /// Sizes of the last complete minute and hour windows (see [`Sizes`]).
+    sizes: [Sizes; 2],
+    /// Artists and songs.
     names: Interner,
+    /// Values of each breakdown, by [`Dim`].
+    dims: [Interner; 3],
     watermark: Watermark,
     late: Vec<RecordBatch>,
     writer: DerivedWriter,
@@ -240,7 +362,9 @@ impl Aggregator {
             window_ms,
             minute: BTreeMap::new(),
             hour: BTreeMap::new(),
+            sizes: [Sizes::default(); 2],
             names: Interner::default(),
+            dims: Default::default(),
             watermark,
             late: Vec::new(),
             writer,
@@ -265,7 +389,21 @@ impl Aggregator {
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         let mut late_rows = Vec::new();
         let mut max_ts = i64::MIN;
-        let names = &mut self.names;
+        let Aggregator {
+            window_ms,
+            minute,
+            hour,
+            sizes,
+            names,
+            dims,
+            ..
+        } = self;
+        let window_ms = *window_ms;
+        // The minute (and hour) window of the current run of rows: rows come
+        // mostly in time order, so the windows are looked up once a minute
+        // rather than twice a row.
+        let mut current: Option<(i64, &mut Window, &mut Window)> = None;
+        let [genders, levels, states] = dims;
         for i in 0..rb.num_rows() {
             let t = ts.value(i);
             max_ts = max_ts.max(t);
@@ -282,11 +420,12 @@ impl Aggregator {
             } else {
                 0.0
             };
-            let (st, ge, le) = (
-                names.opt(state, i),
-                names.opt(gender, i),
-                names.opt(level, i),
-            );
+            // In [`Dim`] order.
+            let combo = [
+                genders.opt(gender, i),
+                levels.opt(level, i),
+                states.opt(state, i),
+            ];
             // A null artist or song counts as "" (as before interning).
             let ar = match names.opt(artist, i) {
                 NULL => names.get(""),
@@ -296,24 +435,29 @@ impl Aggregator {
                 NULL => names.get(""),
                 id => id,
             };
-            let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
-            for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
-                let win = w.entry(start).or_default();
-                win.all.add(secs);
-                let combo = [st, ge, le];
-                win.users
-                    .entry(u)
-                    .and_modify(|s| s.note(combo))
-                    .or_insert_with(|| Seen {
-                        first: combo,
-                        more: Vec::new(),
-                    });
-                for key in [(Dim::State, st), (Dim::Gender, ge), (Dim::Level, le)] {
-                    win.by.entry(key).or_default().add(secs);
+            let start = t - t.rem_euclid(window_ms);
+            if current.as_ref().is_none_or(|c| c.0 != start) {
+                // Moving on in time, the windows left are (nearly) complete: the
+                // next ones are made as large up front.
+                if let Some((prev, m, h)) = current.take() {
+                    if prev < start {
+                        sizes[0] = m.sizes();
+                        if prev.div_euclid(HOUR_MS) < start.div_euclid(HOUR_MS) {
+                            sizes[1] = h.sizes();
+                        }
+                    }
                 }
-                *win.songs.entry((ar, so)).or_default() += 1;
-                *win.artists.entry(ar).or_default() += 1;
-                win.listeners.insert((ar, ge, u));
+                let (m, h) = (sizes[0], sizes[1]);
+                current = Some((
+                    start,
+                    minute.entry(start).or_insert_with(|| Window::with_sizes(m)),
+                    hour.entry(t - t.rem_euclid(HOUR_MS))
+                        .or_insert_with(|| Window::with_sizes(h)),
+                ));
+            }
+            if let Some((_, m, h)) = current.as_mut() {
+                m.add(u, combo, ar, so, secs);
+                h.add(u, combo, ar, so, secs);
             }
         }
         if max_ts > i64::MIN {
@@ -341,10 +485,13 @@ impl Aggregator {
     fn closed(&mut self, all: bool) -> Vec<(&'static str, i64, Window)> {
         let wm = self.watermark.current();
         let mut out = Vec::new();
-        for (grain, size, map) in [
+        for ((grain, size, map), sizes) in [
             ("minute", self.window_ms, &mut self.minute),
             ("hour", HOUR_MS, &mut self.hour),
-        ] {
+        ]
+        .into_iter()
+        .zip(&mut self.sizes)
+        {
             let starts: Vec<i64> = map
                 .keys()
                 .copied()
@@ -352,6 +499,7 @@ impl Aggregator {
                 .collect();
             for s in starts {
                 if let Some(w) = map.remove(&s) {
+                    *sizes = w.sizes();
                     out.push((grain, s, w));
                 }
             }
@@ -366,13 +514,13 @@ impl Aggregator {
     pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
-        let names = &self.names;
+        let (names, dims) = (&self.names, &self.dims);
         // Each window's KPI rows are computed once, for the table and the view.
         let kpis: Vec<Vec<KpiRow>> = closed
             .iter()
-            .map(|(g, s, w)| kpi_rows(g, *s, w, names))
+            .map(|(g, s, w)| kpi_rows(g, *s, w, dims))
             .collect();
-        let tables = build_tables(&closed, &kpis, names);
+        let tables = build_tables(&closed, &kpis, names, &dims[Dim::Gender as usize]);
         if let Ok(mut live) = self.live.write() {
             live.watermark_ms = self.watermark.current();
             // Windows close in order of start within a grain, so the view shows
@@ -410,9 +558,14 @@ impl Aggregator {
         self.metrics
             .windows_closed
             .fetch_add(closed.len() as u64, Relaxed);
-        if self.minute.is_empty() && self.hour.is_empty() && self.names.names.len() >= Interner::MAX
+        if self.minute.is_empty()
+            && self.hour.is_empty()
+            && std::iter::once(&self.names)
+                .chain(&self.dims)
+                .any(|n| n.names.len() >= Interner::MAX)
         {
             self.names = Interner::default();
+            self.dims = Default::default();
         }
         let mut out: StreamOutput = tables?
             .into_iter()
@@ -423,7 +576,7 @@ impl Aggregator {
     }
 }
 
-fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Vec<KpiRow> {
+fn kpi_rows(grain: &'static str, start: i64, w: &Window, dims: &[Interner; 3]) -> Vec<KpiRow> {
     let row = |dimension, value: Option<String>, users: i64, k: &Sums| KpiRow {
         grain,
         window_start_ms: start,
@@ -436,15 +589,26 @@ fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Ve
     let mut rows = vec![row("all", None, w.users.len() as i64, &w.all)];
     let users = w.active_users();
     // By dimension name, then value (null first), as when keyed by strings.
-    let mut by: Vec<_> =
-        w.by.iter()
-            .map(|((d, v), k)| (*d, names.name(*v), users.get(&(*d, *v)).copied(), k))
-            .collect();
-    by.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    rows.extend(
-        by.into_iter()
-            .map(|(d, v, n, k)| row(d.name(), v.map(str::to_string), n.unwrap_or(0), k)),
-    );
+    let mut by: Vec<(Option<&str>, usize)> = Vec::new();
+    for d in Dim::ALL {
+        let (sums, names) = (&w.by[d as usize], &dims[d as usize]);
+        by.clear();
+        by.extend(
+            sums.iter()
+                .enumerate()
+                .filter(|(_, k)| k.listens > 0)
+                .map(|(i, _)| (names.name(unslot(i)), i)),
+        );
+        by.sort_unstable();
+        rows.extend(by.iter().map(|(v, i)| {
+            row(
+                d.name(),
+                v.map(str::to_string),
+                users[d as usize][*i],
+                &sums[*i],
+            )
+        }));
+    }
     rows
 }
 
@@ -479,6 +643,7 @@ fn build_tables(
     closed: &[(&'static str, i64, Window)],
     kpis: &[Vec<KpiRow>],
     names: &Interner,
+    genders: &Interner,
 ) -> Tables {
     let ts_col = |v: &[i64]| -> ArrayRef {
         let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
@@ -543,7 +708,10 @@ fn build_tables(
             .songs
             .iter()
             .filter(|(_, n)| **n >= min)
-            .map(|((a, s), n)| ((names.text(*a), names.text(*s)), *n))
+            .map(|(k, n)| {
+                let (a, s) = ((k >> 32) as Id, *k as Id);
+                ((names.text(a), names.text(s)), *n)
+            })
             .collect();
         songs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
@@ -557,10 +725,21 @@ fn build_tables(
         let top = top_artists(w, names, 10);
         // Listeners by gender of the top 5, in one pass over the listeners.
         let top5: Vec<Id> = top.iter().take(5).map(|a| a.2).collect();
-        let mut by_gender: Vec<FxHashMap<Id, i64>> = vec![FxHashMap::default(); top5.len()];
-        for (a, g, _) in &w.listeners {
-            if let Some(k) = top5.iter().position(|t| t == a) {
-                *by_gender[k].entry(*g).or_default() += 1;
+        let mut theirs: Vec<(usize, Id, i64)> = w
+            .listens
+            .iter()
+            .filter_map(|(k, u)| {
+                let (a, g) = ((k >> 32) as Id, *k as Id);
+                top5.iter().position(|t| *t == a).map(|r| (r, g, *u))
+            })
+            .collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut by_gender: Vec<Vec<(Id, i64)>> = vec![Vec::new(); top5.len()];
+        for (r, g, _) in theirs {
+            match by_gender[r].last_mut() {
+                Some((last, n)) if *last == g => *n += 1,
+                _ => by_gender[r].push((g, 1)),
             }
         }
         for (rank, (artist, n, _)) in top.into_iter().enumerate() {
@@ -573,7 +752,7 @@ fn build_tables(
                 // Null first, as when keyed by strings.
                 let mut gv: Vec<_> = std::mem::take(&mut by_gender[rank])
                     .into_iter()
-                    .map(|(g, n)| (names.name(g), n))
+                    .map(|(g, n)| (genders.name(g), n))
                     .collect();
                 gv.sort_by(|a, b| a.0.cmp(&b.0));
                 for (g, users) in gv {
