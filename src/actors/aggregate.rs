@@ -235,17 +235,37 @@ struct Interner {
     names: Vec<Arc<str>>,
 }
 
-/// The bytes of a string of at most 15 bytes, zero-padded, with its length in
-/// the last byte: equal keys are equal strings.
+/// A string of at most 15 bytes as one integer, its length in the top byte:
+/// equal keys are equal strings. Built from a few fixed-size loads (no `memcpy`
+/// call) that cover every byte; below 4 bytes some are read twice, at positions
+/// that depend only on the length, so the key still determines the string.
 fn short_key(s: &str) -> Option<u128> {
     let b = s.as_bytes();
-    if b.len() > 15 {
-        return None;
-    }
-    let mut k = [0u8; 16];
-    k[..b.len()].copy_from_slice(b);
-    k[15] = b.len() as u8;
-    Some(u128::from_le_bytes(k))
+    let n = b.len();
+    let le8 = |at: usize| {
+        b.get(at..at + 8)
+            .map(|x| u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]))
+    };
+    let le4 = |at: usize| {
+        b.get(at..at + 4)
+            .map(|x| u64::from(u32::from_le_bytes([x[0], x[1], x[2], x[3]])))
+    };
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        1..=3 => {
+            let at = |i: usize| u64::from(b[i]);
+            (at(0) | at(n / 2) << 8 | at(n - 1) << 16, 0)
+        }
+        // The second load's bytes that the first already covers shifted out,
+        // so that the key is the string's bytes in order.
+        4..=7 => (le4(0)? | (le4(n - 4)? >> (8 * (8 - n))) << 32, 0),
+        8..=15 => (
+            le8(0)?,
+            le8(n - 8)?.checked_shr(8 * (16 - n) as u32).unwrap_or(0),
+        ),
+        _ => return None,
+    };
+    Some(u128::from(lo) | u128::from(hi) << 64 | (n as u128) << 120)
 }
 
 impl Interner {
@@ -253,16 +273,24 @@ impl Interner {
     /// is open (open windows hold ids); this only bounds memory.
     const MAX: usize = 1_000_000;
 
+    #[inline]
     fn get(&mut self, s: &str) -> Id {
         let key = short_key(s);
         let found = match key {
             Some(k) => self.short.get(&k),
             None => self.long.get(s),
         };
-        if let Some(&id) = found {
-            return id;
+        match found {
+            Some(&id) => id,
+            None => self.add(s, key),
         }
-        // First sight: the only allocation.
+    }
+
+    /// First sight of a string: the only allocation. Out of line, so that the
+    /// lookup inlined in the row loop stays small.
+    #[cold]
+    #[inline(never)]
+    fn add(&mut self, s: &str, key: Option<u128>) -> Id {
         let id = self.names.len() as Id;
         let n: Arc<str> = Arc::from(s);
         self.names.push(n.clone());
@@ -273,6 +301,7 @@ impl Interner {
         id
     }
 
+    #[inline]
     fn opt(&mut self, a: &StringArray, i: usize) -> Id {
         if a.is_valid(i) {
             self.get(a.value(i))
@@ -725,18 +754,22 @@ fn build_tables(
         let top = top_artists(w, names, 10);
         // Listeners by gender of the top 5, in one pass over the listeners.
         let top5: Vec<Id> = top.iter().take(5).map(|a| a.2).collect();
-        let mut theirs: Vec<(usize, Id, i64)> = w
+        // (rank, gender id, user) packed in one integer: sorting and
+        // deduplicating plain integers is what this costs.
+        let mut theirs: Vec<u128> = w
             .listens
             .iter()
             .filter_map(|(k, u)| {
                 let (a, g) = ((k >> 32) as Id, *k as Id);
-                top5.iter().position(|t| *t == a).map(|r| (r, g, *u))
+                let r = top5.iter().position(|t| *t == a)?;
+                Some((r as u128) << 96 | u128::from(g) << 64 | u128::from(*u as u64))
             })
             .collect();
         theirs.sort_unstable();
         theirs.dedup();
         let mut by_gender: Vec<Vec<(Id, i64)>> = vec![Vec::new(); top5.len()];
-        for (r, g, _) in theirs {
+        for x in theirs {
+            let (r, g) = ((x >> 96) as usize, (x >> 64) as Id);
             match by_gender[r].last_mut() {
                 Some((last, n)) if *last == g => *n += 1,
                 _ => by_gender[r].push((g, 1)),
@@ -826,3 +859,56 @@ fn build_tables(
 }
 
 stream_state_actor!(Aggregator);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_keys_are_distinct_for_distinct_strings() {
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "aa",
+            "abc",
+            "acb",
+            "CA",
+            "M",
+            "F",
+            "free",
+            "paid",
+            "abcd",
+            "abce",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "bbcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghij",
+            "abcdefghijklmno",
+            "abcdefghijklmnp",
+            "bbcdefghijklmno",
+            "a\0",
+            "a\0\0",
+            "\0",
+            "\0\0",
+        ];
+        let mut keys = FxHashMap::default();
+        for w in words {
+            let k = short_key(w).expect("short");
+            assert_eq!(keys.insert(k, w), None, "{w:?} collides");
+        }
+        assert_eq!(short_key("abcdefghijklmnop"), None);
+        let mut i = Interner::default();
+        let (x, y) = (i.get("Kings Of Leon"), i.get("Kings Of Leon and friends"));
+        assert_ne!(x, y);
+        assert_eq!(i.get("Kings Of Leon"), x);
+        assert_eq!(i.get("Kings Of Leon and friends"), y);
+        assert_eq!(i.text(y), "Kings Of Leon and friends");
+    }
+}
