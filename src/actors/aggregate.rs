@@ -544,10 +544,19 @@ impl Aggregator {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
         let (names, dims) = (&self.names, &self.dims);
+        // Each dimension's values in output order (by name, null first), sorted
+        // once per tick rather than once per window.
+        let orders: [Vec<(usize, Option<&str>)>; 3] = dims.each_ref().map(|d| {
+            let mut o: Vec<(usize, Option<&str>)> = (0..=d.names.len())
+                .map(|i| (i, d.name(unslot(i))))
+                .collect();
+            o.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+            o
+        });
         // Each window's KPI rows are computed once, for the table and the view.
         let kpis: Vec<Vec<KpiRow>> = closed
             .iter()
-            .map(|(g, s, w)| kpi_rows(g, *s, w, dims))
+            .map(|(g, s, w)| kpi_rows(g, *s, w, &orders))
             .collect();
         let tables = build_tables(&closed, &kpis, names, &dims[Dim::Gender as usize]);
         if let Ok(mut live) = self.live.write() {
@@ -605,7 +614,14 @@ impl Aggregator {
     }
 }
 
-fn kpi_rows(grain: &'static str, start: i64, w: &Window, dims: &[Interner; 3]) -> Vec<KpiRow> {
+/// A window's KPI rows: overall, then by dimension and value, with each
+/// dimension's values (slot, name) in `orders` in output order.
+fn kpi_rows(
+    grain: &'static str,
+    start: i64,
+    w: &Window,
+    orders: &[Vec<(usize, Option<&str>)>; 3],
+) -> Vec<KpiRow> {
     let row = |dimension, value: Option<String>, users: i64, k: &Sums| KpiRow {
         grain,
         window_start_ms: start,
@@ -618,25 +634,18 @@ fn kpi_rows(grain: &'static str, start: i64, w: &Window, dims: &[Interner; 3]) -
     let mut rows = vec![row("all", None, w.users.len() as i64, &w.all)];
     let users = w.active_users();
     // By dimension name, then value (null first), as when keyed by strings.
-    let mut by: Vec<(Option<&str>, usize)> = Vec::new();
     for d in Dim::ALL {
-        let (sums, names) = (&w.by[d as usize], &dims[d as usize]);
-        by.clear();
-        by.extend(
-            sums.iter()
-                .enumerate()
-                .filter(|(_, k)| k.listens > 0)
-                .map(|(i, _)| (names.name(unslot(i)), i)),
-        );
-        by.sort_unstable();
-        rows.extend(by.iter().map(|(v, i)| {
-            row(
-                d.name(),
-                v.map(str::to_string),
-                users[d as usize][*i],
-                &sums[*i],
-            )
-        }));
+        let sums = &w.by[d as usize];
+        for (i, v) in &orders[d as usize] {
+            if let Some(k) = sums.get(*i).filter(|k| k.listens > 0) {
+                rows.push(row(
+                    d.name(),
+                    v.map(str::to_string),
+                    users[d as usize][*i],
+                    k,
+                ));
+            }
+        }
     }
     rows
 }
