@@ -159,7 +159,8 @@ impl Sessionizer {
                 Some(u) => Key::User(u),
                 None => Key::Anonymous(sid.value(i)),
             };
-            let is_song = page.value(i) == "NextSong";
+            // An 8-byte array compare (a register compare, not a `memcmp` call).
+            let is_song = <[u8; 8]>::try_from(page.value(i).as_bytes()).ok() == Some(*b"NextSong");
             let secs = if is_song && duration.is_valid(i) {
                 duration.value(i)
             } else {
@@ -191,7 +192,7 @@ impl Sessionizer {
             s.start = s.start.min(t);
             if t >= s.end {
                 s.end = t;
-                if s.level != level.value(i) {
+                if !same(&s.level, level.value(i)) {
                     s.level = level.value(i).to_string();
                 }
             }
@@ -243,8 +244,15 @@ impl Sessionizer {
         if self.closed.is_empty() {
             return Ok((None, late));
         }
-        let mut closed = std::mem::take(&mut self.closed);
-        closed.sort_by_key(|s| (s.start, s.session_id, s.user_id));
+        let closed = std::mem::take(&mut self.closed);
+        // Sorted as indices (with the index as the last key, so the unstable
+        // sort gives the stable order) rather than moving the sessions.
+        let mut order: Vec<(i64, i64, Option<i64>, usize)> = closed
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.start, s.session_id, s.user_id, i))
+            .collect();
+        order.sort_unstable();
         let mut user = Int64Builder::new();
         let mut sid = Int64Builder::new();
         let mut start = TimestampMillisecondBuilder::new().with_timezone("UTC");
@@ -255,7 +263,7 @@ impl Sessionizer {
         let mut level = StringBuilder::new();
         let mut city = StringBuilder::new();
         let mut state = StringBuilder::new();
-        for s in &closed {
+        for s in order.iter().filter_map(|o| closed.get(o.3)) {
             user.append_option(s.user_id);
             sid.append_value(s.session_id);
             start.append_value(s.start);
@@ -306,6 +314,12 @@ impl Sessionizer {
 
 /// A stream actor's closed output: (lake table, its time column, rows).
 pub type StreamOutput = Vec<(&'static str, &'static str, RecordBatch)>;
+
+/// String equality inlined as a byte loop: levels are a few bytes, for which a
+/// `memcmp` call costs more than the compare (one per page view).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
 
 /// The actor and message plumbing shared by the stream's stateful actors
 /// (Sessionizer, Aggregator): each has `mailbox`, `watermark`, `writer`,
