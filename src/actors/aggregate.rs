@@ -659,9 +659,25 @@ fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i
         .filter(|(_, c)| **c >= min)
         .map(|(a, c)| (names.text(*a), *c, *a))
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    v.truncate(n);
+    top_by(&mut v, n, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v
+}
+
+/// Keeps the first `n` of `v` in the order of `cmp`, sorted. `cmp` is a total
+/// order here (names are unique), so this is exactly sorting all and
+/// truncating; but a minute's counts are mostly 1, where the count threshold
+/// of [`nth_largest`] keeps every entry, and selecting the `n` first before
+/// sorting compares far fewer names.
+fn top_by<T>(v: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if n == 0 {
+        v.clear();
+        return;
+    }
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, &cmp);
+        v.truncate(n);
+    }
+    v.sort_by(cmp);
 }
 
 /// The `n`-th largest of `counts` (`i64::MIN` when there are fewer): a top `n`
@@ -751,8 +767,10 @@ fn build_tables(
                 ((names.text(a), names.text(s)), *n)
             })
             .collect();
-        songs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
+        top_by(&mut songs, 10, |a, b| {
+            b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+        });
+        for (rank, ((artist, song), n)) in songs.into_iter().enumerate() {
             sg.append_value(grain);
             ss.append_value(*start);
             sr.append_value(rank as i64 + 1);
