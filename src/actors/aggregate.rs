@@ -235,6 +235,20 @@ struct Interner {
     names: Vec<Arc<str>>,
 }
 
+/// Whether row `i` of `col` is the string of `id` in `names` (both null, or
+/// equal bytes), compared inline: these are a few bytes, for which a `memcmp`
+/// call costs more than the compare.
+fn same_value(col: &StringArray, i: usize, names: &Interner, id: Id) -> bool {
+    match (col.is_valid(i), names.name(id)) {
+        (false, None) => id == NULL,
+        (true, Some(n)) => {
+            let v = col.value(i);
+            v.len() == n.len() && v.bytes().zip(n.bytes()).all(|(x, y)| x == y)
+        }
+        _ => false,
+    }
+}
+
 /// A string of at most 15 bytes as one integer, its length in the top byte:
 /// equal keys are equal strings. Built from a few fixed-size loads (no `memcpy`
 /// call) that cover every byte; below 4 bytes some are read twice, at positions
@@ -354,6 +368,9 @@ pub struct Aggregator {
     names: Interner,
     /// Values of each breakdown, by [`Dim`].
     dims: [Interner; 3],
+    /// Each user's last (gender, level, state) ids; ids of `dims`, so cleared
+    /// with them.
+    user_dims: FxHashMap<i64, [Id; 3]>,
     watermark: Watermark,
     late: Vec<RecordBatch>,
     writer: DerivedWriter,
@@ -394,6 +411,7 @@ impl Aggregator {
             sizes: [Sizes::default(); 2],
             names: Interner::default(),
             dims: Default::default(),
+            user_dims: FxHashMap::default(),
             watermark,
             late: Vec::new(),
             writer,
@@ -425,6 +443,7 @@ impl Aggregator {
             sizes,
             names,
             dims,
+            user_dims,
             ..
         } = self;
         let window_ms = *window_ms;
@@ -449,12 +468,23 @@ impl Aggregator {
             } else {
                 0.0
             };
-            // In [`Dim`] order.
-            let combo = [
-                genders.opt(gender, i),
-                levels.opt(level, i),
-                states.opt(state, i),
-            ];
+            // In [`Dim`] order. A user's gender, level and state rarely
+            // change: checking the user's last ones (three short compares)
+            // costs less than interning the three strings.
+            let cols = [gender, level, state];
+            let dims_now = [&*genders, &*levels, &*states];
+            let combo = match user_dims.get(&u) {
+                Some(c) if (0..3).all(|d| same_value(cols[d], i, dims_now[d], c[d])) => *c,
+                _ => {
+                    let c = [
+                        genders.opt(gender, i),
+                        levels.opt(level, i),
+                        states.opt(state, i),
+                    ];
+                    user_dims.insert(u, c);
+                    c
+                }
+            };
             // A null artist or song counts as "" (as before interning).
             let ar = match names.opt(artist, i) {
                 NULL => names.get(""),
@@ -598,12 +628,14 @@ impl Aggregator {
             .fetch_add(closed.len() as u64, Relaxed);
         if self.minute.is_empty()
             && self.hour.is_empty()
-            && std::iter::once(&self.names)
+            && (std::iter::once(&self.names)
                 .chain(&self.dims)
                 .any(|n| n.names.len() >= Interner::MAX)
+                || self.user_dims.len() >= Interner::MAX)
         {
             self.names = Interner::default();
             self.dims = Default::default();
+            self.user_dims = FxHashMap::default();
         }
         let mut out: StreamOutput = tables?
             .into_iter()
