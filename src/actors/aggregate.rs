@@ -235,17 +235,13 @@ struct Interner {
     names: Vec<Arc<str>>,
 }
 
-/// Whether row `i` of `col` is the string of `id` in `names` (both null, or
-/// equal bytes), compared inline: these are a few bytes, for which a `memcmp`
-/// call costs more than the compare.
-fn same_value(col: &StringArray, i: usize, names: &Interner, id: Id) -> bool {
-    match (col.is_valid(i), names.name(id)) {
-        (false, None) => id == NULL,
-        (true, Some(n)) => {
-            let v = col.value(i);
-            v.len() == n.len() && v.bytes().zip(n.bytes()).all(|(x, y)| x == y)
-        }
-        _ => false,
+/// A nullable breakdown value as one integer: its [`short_key`], or
+/// `u128::MAX` (never a short key) for null; `None` when longer than 15 bytes.
+fn dim_key(col: &StringArray, i: usize) -> Option<u128> {
+    if col.is_valid(i) {
+        short_key(col.value(i))
+    } else {
+        Some(u128::MAX)
     }
 }
 
@@ -368,9 +364,9 @@ pub struct Aggregator {
     names: Interner,
     /// Values of each breakdown, by [`Dim`].
     dims: [Interner; 3],
-    /// Each user's last (gender, level, state) ids; ids of `dims`, so cleared
-    /// with them.
-    user_dims: FxHashMap<i64, [Id; 3]>,
+    /// Each user's last (gender, level, state) values (see [`dim_key`]) and
+    /// their ids; ids of `dims`, so cleared with them.
+    user_dims: FxHashMap<i64, ([u128; 3], [Id; 3])>,
     watermark: Watermark,
     late: Vec<RecordBatch>,
     writer: DerivedWriter,
@@ -469,20 +465,21 @@ impl Aggregator {
                 0.0
             };
             // In [`Dim`] order. A user's gender, level and state rarely
-            // change: checking the user's last ones (three short compares)
-            // costs less than interning the three strings.
-            let cols = [gender, level, state];
-            let dims_now = [&*genders, &*levels, &*states];
-            let combo = match user_dims.get(&u) {
-                Some(c) if (0..3).all(|d| same_value(cols[d], i, dims_now[d], c[d])) => *c,
+            // change: comparing the row's values, as integers, with the user's
+            // last ones costs less than interning the three strings.
+            let keys = [dim_key(gender, i), dim_key(level, i), dim_key(state, i)];
+            let combo = match (keys, user_dims.get(&u)) {
+                ([Some(a), Some(b), Some(c)], Some((last, ids))) if *last == [a, b, c] => *ids,
                 _ => {
-                    let c = [
+                    let ids = [
                         genders.opt(gender, i),
                         levels.opt(level, i),
                         states.opt(state, i),
                     ];
-                    user_dims.insert(u, c);
-                    c
+                    if let [Some(a), Some(b), Some(c)] = keys {
+                        user_dims.insert(u, ([a, b, c], ids));
+                    }
+                    ids
                 }
             };
             // A null artist or song counts as "" (as before interning).
