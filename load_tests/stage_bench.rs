@@ -1,6 +1,6 @@
 //! Per-stage CPU cost of the stream core, without Kafka: how many µs one message
-//! costs in the decoder (JSON → Arrow) and in the lake's Parquet encoding, on
-//! real simulator output. `kafka-bench` measures the whole pipeline against the
+//! costs in the decoder (JSON → Arrow), in the lake's Parquet encoding and in
+//! the stream state (Sessionizer, Aggregator), on real simulator output. `kafka-bench` measures the whole pipeline against the
 //! broker; this one says which stage the time goes to, repeatably, on one core.
 //!
 //! ```text
@@ -12,14 +12,22 @@
 //! four-topic output), cuts it into batches of `--batch` messages as the Kafka
 //! source does, and times, per run: decoding every batch (`Decoder::decode`), and
 //! writing every decoded batch into one in-memory Parquet file per table with the
-//! lake's writer properties (`--lake-env` style overrides via `MUSICALY__LAKE__*`).
-//! Prints the median and range of the runs per stage.
+//! lake's writer properties (`--lake-env` style overrides via `MUSICALY__LAKE__*`),
+//! and folding its page views into the Sessionizer and its listens into the
+//! Aggregator (`observe_batch`, then a tick's `close_output`; everything is closed
+//! at the end), as their actors do but on this thread, with the default stream
+//! settings. The stream-state stages are per page view and per listen (their
+//! inputs), the others per message. Prints the median and range of the runs per
+//! stage.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use musicaly::actors::aggregate::{Aggregator, Live};
 use musicaly::actors::decode::Decoder;
+use musicaly::actors::sessionize::Sessionizer;
+use musicaly::actors::watermark::Watermark;
 use musicaly::actors::{RawBatch, SourceBatch, SourceId};
 use musicaly::config::Settings;
 use musicaly::event::{DecodeLimits, Table};
@@ -61,6 +69,39 @@ fn parse_args() -> Result<Args, String> {
 fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// Keeps a stream actor's closed output (digested after the clock stops).
+fn keep(
+    out: Result<musicaly::actors::sessionize::StreamOutput, String>,
+    kept: &mut musicaly::actors::sessionize::StreamOutput,
+) -> anyhow::Result<()> {
+    kept.extend(out.map_err(anyhow::Error::msg)?);
+    Ok(())
+}
+
+/// Row count and a digest of the stream state's output, printed so that a
+/// change to the Sessionizer or Aggregator can be checked to give the same
+/// results on the same input (the digest covers every value, in order).
+fn digest(out: &musicaly::actors::sessionize::StreamOutput) -> (usize, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    let mut rows = 0;
+    for (table, _, rb) in out {
+        table.hash(&mut h);
+        for c in rb.columns() {
+            let d = c.to_data();
+            (d.len(), d.offset(), d.null_count()).hash(&mut h);
+            if let Some(n) = d.nulls() {
+                n.validity().hash(&mut h);
+            }
+            for b in d.buffers() {
+                b.as_slice().hash(&mut h);
+            }
+        }
+        rows += rb.num_rows();
+    }
+    (rows, h.finish())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,6 +150,19 @@ fn main() -> anyhow::Result<()> {
     let mut decode_us = Vec::new();
     let mut parquet_us = Vec::new();
     let mut parquet_bytes = 0usize;
+    let (mut session_us, mut aggregate_us) = (Vec::new(), Vec::new());
+    let (mut page_views, mut listens, mut derived_out) = (0usize, 0usize, (0usize, 0u64));
+    let st = &settings.stream;
+    let lake_writer = musicaly::sinks::lake::DerivedWriter::new(
+        musicaly::sinks::lake::LakeStore::in_memory(),
+        &settings.lake,
+    )?;
+    let watermark = || {
+        Watermark::new(
+            st.lateness_secs as i64 * 1000,
+            std::time::Duration::from_secs(st.idle_partition_secs),
+        )
+    };
     for _ in 0..if args.scan_only { 0 } else { args.runs } {
         // Copies of the input, made outside the clock (the source hands over
         // batches it owns).
@@ -125,8 +179,27 @@ fn main() -> anyhow::Result<()> {
                 )),
             )?);
         }
-        // As in a partition actor: decode a batch, write it, drop it.
-        let (mut decode_s, mut parquet_s) = (0.0, 0.0);
+        let metrics = Arc::new(Metrics::default());
+        let mut sessionizer = Sessionizer::new(
+            st.session_gap_secs as i64 * 1000,
+            watermark(),
+            lake_writer.clone(),
+            metrics.clone(),
+            1,
+        );
+        let mut aggregator = Aggregator::new(
+            st.window_secs as i64 * 1000,
+            watermark(),
+            lake_writer.clone(),
+            metrics,
+            Live::default(),
+            1,
+        );
+        (page_views, listens) = (0, 0);
+        let mut kept = Vec::new();
+        // As in a partition actor: decode a batch, write it, hand its page views
+        // and listens to the stream state, drop it.
+        let (mut decode_s, mut parquet_s, mut session_s, mut aggregate_s) = (0.0, 0.0, 0.0, 0.0);
         for (t, raw) in inputs {
             let started = Instant::now();
             let out = decoder.decode(SourceBatch {
@@ -145,7 +218,42 @@ fn main() -> anyhow::Result<()> {
                 writers[t.index()].write(rb)?;
             }
             parquet_s += started.elapsed().as_secs_f64();
+            let source = SourceId {
+                topic: t.name().into(),
+                partition: 0,
+            };
+            for (t, rb) in &out.tables {
+                let started = Instant::now();
+                match t {
+                    Table::PageView => {
+                        sessionizer
+                            .observe_batch(&source, rb)
+                            .map_err(anyhow::Error::msg)?;
+                        keep(sessionizer.close_output(false), &mut kept)?;
+                        session_s += started.elapsed().as_secs_f64();
+                        page_views += rb.num_rows();
+                    }
+                    Table::Listen => {
+                        aggregator
+                            .observe_batch(&source, rb)
+                            .map_err(anyhow::Error::msg)?;
+                        keep(aggregator.close_output(false), &mut kept)?;
+                        aggregate_s += started.elapsed().as_secs_f64();
+                        listens += rb.num_rows();
+                    }
+                    _ => {}
+                }
+            }
         }
+        let started = Instant::now();
+        keep(sessionizer.close_output(true), &mut kept)?;
+        session_s += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        keep(aggregator.close_output(true), &mut kept)?;
+        aggregate_s += started.elapsed().as_secs_f64();
+        derived_out = digest(&kept);
+        session_us.push(session_s * 1e6 / page_views.max(1) as f64);
+        aggregate_us.push(aggregate_s * 1e6 / listens.max(1) as f64);
         let started = Instant::now();
         parquet_bytes = 0;
         for w in writers {
@@ -191,6 +299,8 @@ fn main() -> anyhow::Result<()> {
     let (se, semin, semax) = median(serde_us);
     let (d, dmin, dmax) = median(decode_us);
     let (p, pmin, pmax) = median(parquet_us);
+    let (ss, ssmin, ssmax) = median(session_us);
+    let (ag, agmin, agmax) = median(aggregate_us);
     println!("| stage | µs per message (median) | min..max | messages per second |");
     println!("|---|---|---|---|");
     println!(
@@ -210,6 +320,18 @@ fn main() -> anyhow::Result<()> {
         settings.lake.compression,
         settings.lake.zstd_level,
         1e6 / p
+    );
+    println!(
+        "| stream state: sessionizer (µs per page view) | {ss:.3} | {ssmin:.3}..{ssmax:.3} | {:.0} |",
+        1e6 / ss
+    );
+    println!(
+        "| stream state: aggregator (µs per listen) | {ag:.3} | {agmin:.3}..{agmax:.3} | {:.0} |",
+        1e6 / ag
+    );
+    println!(
+        "stream state: {page_views} page views, {listens} listens; {} rows out (sessions, windows, late), digest {:016x}",
+        derived_out.0, derived_out.1
     );
     println!(
         "parquet: {:.1} MB, {:.1} bytes a message",

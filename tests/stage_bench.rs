@@ -39,6 +39,9 @@ fn stage_bench_short_form_prints_every_stage() {
         "| JSON only: scanner",
         "| JSON only: serde_json reference",
         "| parquet (zstd 1) |",
+        "| stream state: sessionizer (µs per page view) |",
+        "| stream state: aggregator (µs per listen) |",
+        "rows out (sessions, windows, late), digest ",
     ] {
         assert!(text.contains(row), "no {row:?} in:\n{text}");
     }

@@ -20,12 +20,13 @@ use arrow::array::{
     StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::sessionize::{
-    stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, Tick,
+    stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, StreamOutput, Tick,
 };
 use super::watermark::Watermark;
+use super::SourceId;
 use crate::columns::typed;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
@@ -33,7 +34,7 @@ use crate::sinks::lake::{DerivedWriter, SinkError};
 const HOUR_MS: i64 = 3_600_000;
 
 /// Listens and listening time (distinct users are counted from [`Window::users`]).
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone, Copy)]
 struct Sums {
     listens: i64,
     seconds: f64,
@@ -46,21 +47,17 @@ impl Sums {
     }
 }
 
-/// The (state, gender, level) ids a user listened under in a window: almost
-/// always one combination, so one map entry per user replaces a set insert per
-/// breakdown (distinct users per value are counted when the window closes).
-#[derive(Debug)]
+/// The (gender, level, state) ids, in [`Dim`] order, a user listened under in a
+/// window: almost always one combination, so one map entry per user replaces a
+/// set insert per breakdown (distinct users per value are counted when the
+/// window closes). Plain data (the rare other combinations are in
+/// [`Window::more`]), so dropping a window's users map does not visit entries.
+#[derive(Debug, Clone, Copy)]
 struct Seen {
     first: [Id; 3],
-    more: Vec<[Id; 3]>,
-}
-
-impl Seen {
-    fn note(&mut self, c: [Id; 3]) {
-        if self.first != c && !self.more.contains(&c) {
-            self.more.push(c);
-        }
-    }
+    /// 1 + the index of the user's other combinations in [`Window::more`]; 0
+    /// for none.
+    more: u32,
 }
 
 /// An interned string (see [`Interner`]); [`NULL`] stands for a null value.
@@ -72,7 +69,25 @@ type Id = u32;
 /// The id of a null string.
 const NULL: Id = Id::MAX;
 
-/// KPI breakdowns, in output order (by name: "gender" < "level" < "state").
+/// The index of a breakdown value's [`Sums`] in [`Window::by`]: null first, so
+/// that the ids of a dimension's own [`Interner`] index a short array directly.
+fn slot(id: Id) -> usize {
+    id.wrapping_add(1) as usize
+}
+
+/// The id of a [`slot`].
+fn unslot(slot: usize) -> Id {
+    (slot as Id).wrapping_sub(1)
+}
+
+/// An (artist id, song id) or (artist id, gender id) pair as one key: one
+/// integer to hash instead of two.
+fn pair(a: Id, b: Id) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
+/// KPI breakdowns, in output order (by name: "gender" < "level" < "state"); also
+/// the index of a dimension in [`Window::by`], [`Seen`] and [`Aggregator::dims`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Dim {
     Gender,
@@ -81,6 +96,8 @@ enum Dim {
 }
 
 impl Dim {
+    const ALL: [Dim; 3] = [Dim::Gender, Dim::Level, Dim::State];
+
     fn name(self) -> &'static str {
         match self {
             Dim::Gender => "gender",
@@ -95,35 +112,109 @@ struct Window {
     all: Sums,
     /// Distinct users, and the breakdown values each listened under.
     users: FxHashMap<i64, Seen>,
-    /// (dimension, value id) → listens, time
-    by: FxHashMap<(Dim, Id), Sums>,
-    /// (artist id, song id) → listens
-    songs: FxHashMap<(Id, Id), i64>,
+    /// The users' combinations other than [`Seen::first`].
+    more: Vec<Vec<[Id; 3]>>,
+    /// Per dimension, listens and time by value [`slot`]: the few states,
+    /// genders and levels are dense ids of their own interner, so a listen adds
+    /// to three array cells instead of three hash-map entries. A value with no
+    /// listens was not seen in the window (every listen counts one).
+    by: [Vec<Sums>; 3],
+    /// [`pair`] (artist id, song id) → listens
+    songs: FxHashMap<u64, i64>,
     /// artist id → listens
     artists: FxHashMap<Id, i64>,
-    /// Distinct (artist id, gender id, user): listeners of an artist by gender.
-    listeners: FxHashSet<(Id, Id, i64)>,
+    /// ([`pair`] (artist id, gender id), user) of every listen, for the
+    /// listeners by gender of the top artists. Appending is a few instructions
+    /// where a set insert per listen was a hash and a probe; only the top
+    /// artists' entries are deduplicated, when the window closes.
+    listens: Vec<(u64, i64)>,
+}
+
+/// How large a grain's last complete window grew (the last closed one, or the
+/// one a batch's rows moved on from): the next one of the grain is made that
+/// large up front, since growing its maps one doubling at a time
+/// (rehashing every entry each time) cost more than filling them.
+#[derive(Default, Debug, Clone, Copy)]
+struct Sizes {
+    users: usize,
+    songs: usize,
+    artists: usize,
+    listens: usize,
 }
 
 impl Window {
-    /// Distinct users per (dimension, value id).
-    fn active_users(&self) -> FxHashMap<(Dim, Id), i64> {
-        let mut out: FxHashMap<(Dim, Id), i64> = FxHashMap::default();
+    fn with_sizes(s: Sizes) -> Window {
+        Window {
+            users: FxHashMap::with_capacity_and_hasher(s.users, Default::default()),
+            songs: FxHashMap::with_capacity_and_hasher(s.songs, Default::default()),
+            artists: FxHashMap::with_capacity_and_hasher(s.artists, Default::default()),
+            listens: Vec::with_capacity(s.listens),
+            ..Window::default()
+        }
+    }
+
+    fn sizes(&self) -> Sizes {
+        Sizes {
+            users: self.users.len(),
+            songs: self.songs.len(),
+            artists: self.artists.len(),
+            listens: self.listens.len(),
+        }
+    }
+
+    /// Counts one listen: `combo` is its (gender, level, state) ids.
+    fn add(&mut self, user: i64, combo: [Id; 3], artist: Id, song: Id, secs: f64) {
+        self.all.add(secs);
+        let seen = self.users.entry(user).or_insert(Seen {
+            first: combo,
+            more: 0,
+        });
+        if seen.first != combo {
+            if seen.more == 0 {
+                self.more.push(vec![combo]);
+                seen.more = self.more.len() as u32;
+            } else if let Some(m) = self.more.get_mut(seen.more as usize - 1) {
+                if !m.contains(&combo) {
+                    m.push(combo);
+                }
+            }
+        }
+        for (by, id) in self.by.iter_mut().zip(combo) {
+            let k = slot(id);
+            if by.len() <= k {
+                by.resize(k + 1, Sums::default());
+            }
+            by[k].add(secs);
+        }
+        *self.songs.entry(pair(artist, song)).or_default() += 1;
+        *self.artists.entry(artist).or_default() += 1;
+        self.listens
+            .push((pair(artist, combo[Dim::Gender as usize]), user));
+    }
+
+    /// Distinct users per dimension and value [`slot`] (as [`Window::by`]).
+    fn active_users(&self) -> [Vec<i64>; 3] {
+        let mut out: [Vec<i64>; 3] = self.by.each_ref().map(|b| vec![0; b.len()]);
         let mut vals: Vec<Id> = Vec::new();
         for seen in self.users.values() {
-            for (d, dim) in [Dim::State, Dim::Gender, Dim::Level]
-                .into_iter()
-                .enumerate()
-            {
+            for (d, counts) in out.iter_mut().enumerate() {
+                let Some(more) = seen
+                    .more
+                    .checked_sub(1)
+                    .and_then(|m| self.more.get(m as usize))
+                else {
+                    counts[slot(seen.first[d])] += 1;
+                    continue;
+                };
                 vals.clear();
                 vals.push(seen.first[d]);
-                for c in &seen.more {
+                for c in more {
                     if !vals.contains(&c[d]) {
                         vals.push(c[d]);
                     }
                 }
                 for v in &vals {
-                    *out.entry((dim, *v)).or_default() += 1;
+                    counts[slot(*v)] += 1;
                 }
             }
         }
@@ -131,12 +222,60 @@ impl Window {
     }
 }
 
-/// Interns the few thousand distinct states, genders, levels, artists and songs
-/// as dense ids.
+/// Interns strings as dense ids: one for artists and songs, and one per
+/// breakdown dimension (so that a dimension's few values index an array).
 #[derive(Default, Debug)]
 struct Interner {
-    ids: FxHashMap<Arc<str>, Id>,
+    /// Strings of up to 15 bytes, packed with their length into one integer
+    /// (see [`short_key`]): hashing and comparing it is a few instructions,
+    /// where a string key costs a byte-wise hash and a `memcmp` call. States,
+    /// genders and levels are all this short, and so are many names.
+    short: FxHashMap<u128, Id>,
+    long: FxHashMap<Arc<str>, Id>,
     names: Vec<Arc<str>>,
+}
+
+/// A nullable breakdown value as one integer: its [`short_key`], or
+/// `u128::MAX` (never a short key) for null; `None` when longer than 15 bytes.
+fn dim_key(col: &StringArray, i: usize) -> Option<u128> {
+    if col.is_valid(i) {
+        short_key(col.value(i))
+    } else {
+        Some(u128::MAX)
+    }
+}
+
+/// A string of at most 15 bytes as one integer, its length in the top byte:
+/// equal keys are equal strings. Built from a few fixed-size loads (no `memcpy`
+/// call) that cover every byte; below 4 bytes some are read twice, at positions
+/// that depend only on the length, so the key still determines the string.
+fn short_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let le8 = |at: usize| {
+        b.get(at..at + 8)
+            .map(|x| u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]))
+    };
+    let le4 = |at: usize| {
+        b.get(at..at + 4)
+            .map(|x| u64::from(u32::from_le_bytes([x[0], x[1], x[2], x[3]])))
+    };
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        1..=3 => {
+            let at = |i: usize| u64::from(b[i]);
+            (at(0) | at(n / 2) << 8 | at(n - 1) << 16, 0)
+        }
+        // The second load's bytes that the first already covers shifted out,
+        // so that the key is the string's bytes in order.
+        4..=7 => (le4(0)? | (le4(n - 4)? >> (8 * (8 - n))) << 32, 0),
+        8..=15 => (
+            le8(0)?,
+            le8(n - 8)?.checked_shr(8 * (16 - n) as u32).unwrap_or(0),
+        ),
+        _ => return None,
+    };
+    Some(u128::from(lo) | u128::from(hi) << 64 | (n as u128) << 120)
 }
 
 impl Interner {
@@ -144,17 +283,35 @@ impl Interner {
     /// is open (open windows hold ids); this only bounds memory.
     const MAX: usize = 1_000_000;
 
+    #[inline]
     fn get(&mut self, s: &str) -> Id {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        let key = short_key(s);
+        let found = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(s),
+        };
+        match found {
+            Some(&id) => id,
+            None => self.add(s, key),
         }
+    }
+
+    /// First sight of a string: the only allocation. Out of line, so that the
+    /// lookup inlined in the row loop stays small.
+    #[cold]
+    #[inline(never)]
+    fn add(&mut self, s: &str, key: Option<u128>) -> Id {
         let id = self.names.len() as Id;
         let n: Arc<str> = Arc::from(s);
         self.names.push(n.clone());
-        self.ids.insert(n, id);
+        match key {
+            Some(k) => self.short.insert(k, id),
+            None => self.long.insert(n, id),
+        };
         id
     }
 
+    #[inline]
     fn opt(&mut self, a: &StringArray, i: usize) -> Id {
         if a.is_valid(i) {
             self.get(a.value(i))
@@ -174,16 +331,33 @@ impl Interner {
     }
 }
 
-/// One closed window's KPI row, as the live view shows it.
+/// One closed window's KPI row, as the live view shows it. The rows of every
+/// closed window are made with the value borrowed from the interner (`V` =
+/// `&str`), and only the live view's own copies own their strings: an
+/// allocation per row and window was a tenth of the Aggregator's time.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct KpiRow {
+pub struct KpiRow<V = String> {
     pub grain: &'static str,
     pub window_start_ms: i64,
     pub dimension: &'static str,
-    pub value: Option<String>,
+    pub value: Option<V>,
     pub active_users: i64,
     pub listens: i64,
     pub stream_hours: f64,
+}
+
+impl KpiRow<&str> {
+    fn owned(&self) -> KpiRow {
+        KpiRow {
+            grain: self.grain,
+            window_start_ms: self.window_start_ms,
+            dimension: self.dimension,
+            value: self.value.map(str::to_string),
+            active_users: self.active_users,
+            listens: self.listens,
+            stream_hours: self.stream_hours,
+        }
+    }
 }
 
 /// The most recent closed windows, for the dashboard and API.
@@ -201,7 +375,15 @@ pub struct Aggregator {
     window_ms: i64,
     minute: BTreeMap<i64, Window>,
     hour: BTreeMap<i64, Window>,
+    /// Sizes of the last complete minute and hour windows (see [`Sizes`]).
+    sizes: [Sizes; 2],
+    /// Artists and songs.
     names: Interner,
+    /// Values of each breakdown, by [`Dim`].
+    dims: [Interner; 3],
+    /// Each user's last (gender, level, state) values (see [`dim_key`]) and
+    /// their ids; ids of `dims`, so cleared with them.
+    user_dims: FxHashMap<i64, ([u128; 3], [Id; 3])>,
     watermark: Watermark,
     late: Vec<RecordBatch>,
     writer: DerivedWriter,
@@ -239,7 +421,10 @@ impl Aggregator {
             window_ms,
             minute: BTreeMap::new(),
             hour: BTreeMap::new(),
+            sizes: [Sizes::default(); 2],
             names: Interner::default(),
+            dims: Default::default(),
+            user_dims: FxHashMap::default(),
             watermark,
             late: Vec::new(),
             writer,
@@ -249,8 +434,10 @@ impl Aggregator {
         }
     }
 
-    fn observe(&mut self, msg: Observe) -> Result<(), String> {
-        let rb = &msg.rows;
+    /// Folds one batch of durable listens into the open windows. The actor's
+    /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
+    /// stream state's CPU per listen can be measured without actors.
+    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let state = typed::<StringArray>(rb, "state")?;
@@ -262,7 +449,22 @@ impl Aggregator {
         let wm = self.watermark.current().unwrap_or(i64::MIN);
         let mut late_rows = Vec::new();
         let mut max_ts = i64::MIN;
-        let names = &mut self.names;
+        let Aggregator {
+            window_ms,
+            minute,
+            hour,
+            sizes,
+            names,
+            dims,
+            user_dims,
+            ..
+        } = self;
+        let window_ms = *window_ms;
+        // The minute (and hour) window of the current run of rows: rows come
+        // mostly in time order, so the windows are looked up once a minute
+        // rather than twice a row.
+        let mut current: Option<(i64, &mut Window, &mut Window)> = None;
+        let [genders, levels, states] = dims;
         for i in 0..rb.num_rows() {
             let t = ts.value(i);
             max_ts = max_ts.max(t);
@@ -279,11 +481,24 @@ impl Aggregator {
             } else {
                 0.0
             };
-            let (st, ge, le) = (
-                names.opt(state, i),
-                names.opt(gender, i),
-                names.opt(level, i),
-            );
+            // In [`Dim`] order. A user's gender, level and state rarely
+            // change: comparing the row's values, as integers, with the user's
+            // last ones costs less than interning the three strings.
+            let keys = [dim_key(gender, i), dim_key(level, i), dim_key(state, i)];
+            let combo = match (keys, user_dims.get(&u)) {
+                ([Some(a), Some(b), Some(c)], Some((last, ids))) if *last == [a, b, c] => *ids,
+                _ => {
+                    let ids = [
+                        genders.opt(gender, i),
+                        levels.opt(level, i),
+                        states.opt(state, i),
+                    ];
+                    if let [Some(a), Some(b), Some(c)] = keys {
+                        user_dims.insert(u, ([a, b, c], ids));
+                    }
+                    ids
+                }
+            };
             // A null artist or song counts as "" (as before interning).
             let ar = match names.opt(artist, i) {
                 NULL => names.get(""),
@@ -293,28 +508,33 @@ impl Aggregator {
                 NULL => names.get(""),
                 id => id,
             };
-            let starts = [t - t.rem_euclid(self.window_ms), t - t.rem_euclid(HOUR_MS)];
-            for (w, start) in [&mut self.minute, &mut self.hour].into_iter().zip(starts) {
-                let win = w.entry(start).or_default();
-                win.all.add(secs);
-                let combo = [st, ge, le];
-                win.users
-                    .entry(u)
-                    .and_modify(|s| s.note(combo))
-                    .or_insert_with(|| Seen {
-                        first: combo,
-                        more: Vec::new(),
-                    });
-                for key in [(Dim::State, st), (Dim::Gender, ge), (Dim::Level, le)] {
-                    win.by.entry(key).or_default().add(secs);
+            let start = t - t.rem_euclid(window_ms);
+            if current.as_ref().is_none_or(|c| c.0 != start) {
+                // Moving on in time, the windows left are (nearly) complete: the
+                // next ones are made as large up front.
+                if let Some((prev, m, h)) = current.take() {
+                    if prev < start {
+                        sizes[0] = m.sizes();
+                        if prev.div_euclid(HOUR_MS) < start.div_euclid(HOUR_MS) {
+                            sizes[1] = h.sizes();
+                        }
+                    }
                 }
-                *win.songs.entry((ar, so)).or_default() += 1;
-                *win.artists.entry(ar).or_default() += 1;
-                win.listeners.insert((ar, ge, u));
+                let (m, h) = (sizes[0], sizes[1]);
+                current = Some((
+                    start,
+                    minute.entry(start).or_insert_with(|| Window::with_sizes(m)),
+                    hour.entry(t - t.rem_euclid(HOUR_MS))
+                        .or_insert_with(|| Window::with_sizes(h)),
+                ));
+            }
+            if let Some((_, m, h)) = current.as_mut() {
+                m.add(u, combo, ar, so, secs);
+                h.add(u, combo, ar, so, secs);
             }
         }
         if max_ts > i64::MIN {
-            self.watermark.observe(&msg.source, max_ts);
+            self.watermark.observe(source, max_ts);
         }
         if !late_rows.is_empty() {
             self.metrics
@@ -338,10 +558,13 @@ impl Aggregator {
     fn closed(&mut self, all: bool) -> Vec<(&'static str, i64, Window)> {
         let wm = self.watermark.current();
         let mut out = Vec::new();
-        for (grain, size, map) in [
+        for ((grain, size, map), sizes) in [
             ("minute", self.window_ms, &mut self.minute),
             ("hour", HOUR_MS, &mut self.hour),
-        ] {
+        ]
+        .into_iter()
+        .zip(&mut self.sizes)
+        {
             let starts: Vec<i64> = map
                 .keys()
                 .copied()
@@ -349,6 +572,7 @@ impl Aggregator {
                 .collect();
             for s in starts {
                 if let Some(w) = map.remove(&s) {
+                    *sizes = w.sizes();
                     out.push((grain, s, w));
                 }
             }
@@ -356,62 +580,95 @@ impl Aggregator {
         out
     }
 
-    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+    /// Closes the windows the watermark has passed (all, when `all`), updates the
+    /// live view and returns what to write: (table, time column, rows).
+    /// Synchronous, so `stage-bench` can time it; the actor's `write` sends it
+    /// to the lake.
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
-        let names = &self.names;
-        let tables = build_tables(&closed, names);
+        let (names, dims) = (&self.names, &self.dims);
+        // Each dimension's values in output order (by name, null first), sorted
+        // once per tick rather than once per window.
+        let orders: [Vec<(usize, Option<&str>)>; 3] = dims.each_ref().map(|d| {
+            let mut o: Vec<(usize, Option<&str>)> = (0..=d.names.len())
+                .map(|i| (i, d.name(unslot(i))))
+                .collect();
+            o.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+            o
+        });
+        // Each window's KPI rows are computed once, for the table and the view.
+        let kpis: Vec<Vec<KpiRow<&str>>> = closed
+            .iter()
+            .map(|(g, s, w)| kpi_rows(g, *s, w, &orders))
+            .collect();
+        let tables = build_tables(&closed, &kpis, names, &dims[Dim::Gender as usize]);
         if let Ok(mut live) = self.live.write() {
             live.watermark_ms = self.watermark.current();
-            for (grain, start, w) in &closed {
-                let rows = kpi_rows(grain, *start, w, names);
-                match *grain {
-                    "minute"
-                        if live
-                            .last_minute
-                            .first()
-                            .is_none_or(|r| r.window_start_ms <= *start) =>
-                    {
-                        live.last_minute = rows
-                    }
-                    "hour"
-                        if live
-                            .last_hour
-                            .first()
-                            .is_none_or(|r| r.window_start_ms <= *start) =>
-                    {
-                        live.last_hour = rows;
-                        live.top_artists_last_hour = top_artists(w, names, 10)
-                            .into_iter()
-                            .map(|(a, n, _)| (a.to_string(), n))
-                            .collect();
-                    }
-                    _ => {}
+            // Windows close in order of start within a grain, so the view shows
+            // the last one of each grain (unless it already shows a later one).
+            let last = |grain: &str| {
+                closed
+                    .iter()
+                    .zip(&kpis)
+                    .rev()
+                    .find(|((g, _, _), _)| *g == grain)
+            };
+            if let Some(((_, start, _), rows)) = last("minute") {
+                if live
+                    .last_minute
+                    .first()
+                    .is_none_or(|r| r.window_start_ms <= *start)
+                {
+                    live.last_minute = rows.iter().map(KpiRow::owned).collect();
+                }
+            }
+            if let Some(((_, start, w), rows)) = last("hour") {
+                if live
+                    .last_hour
+                    .first()
+                    .is_none_or(|r| r.window_start_ms <= *start)
+                {
+                    live.last_hour = rows.iter().map(KpiRow::owned).collect();
+                    live.top_artists_last_hour = top_artists(w, names, 10)
+                        .into_iter()
+                        .map(|(a, n, _)| (a.to_string(), n))
+                        .collect();
                 }
             }
         }
         self.metrics
             .windows_closed
             .fetch_add(closed.len() as u64, Relaxed);
-        if self.minute.is_empty() && self.hour.is_empty() && self.names.names.len() >= Interner::MAX
+        if self.minute.is_empty()
+            && self.hour.is_empty()
+            && (std::iter::once(&self.names)
+                .chain(&self.dims)
+                .any(|n| n.names.len() >= Interner::MAX)
+                || self.user_dims.len() >= Interner::MAX)
         {
             self.names = Interner::default();
+            self.dims = Default::default();
+            self.user_dims = FxHashMap::default();
         }
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            for (name, rb) in tables.map_err(SinkError::Internal)? {
-                writer.write(name, "window_start", &rb).await?;
-            }
-            for rb in late {
-                writer.write("_late/listen_events", "ts", &rb).await?;
-            }
-            Ok(())
-        })
+        let mut out: StreamOutput = tables?
+            .into_iter()
+            .map(|(name, rb)| (name, "window_start", rb))
+            .collect();
+        out.extend(late.into_iter().map(|rb| ("_late/listen_events", "ts", rb)));
+        Ok(out)
     }
 }
 
-fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Vec<KpiRow> {
-    let row = |dimension, value: Option<String>, users: i64, k: &Sums| KpiRow {
+/// A window's KPI rows: overall, then by dimension and value, with each
+/// dimension's values (slot, name) in `orders` in output order.
+fn kpi_rows<'a>(
+    grain: &'static str,
+    start: i64,
+    w: &Window,
+    orders: &[Vec<(usize, Option<&'a str>)>; 3],
+) -> Vec<KpiRow<&'a str>> {
+    let row = |dimension, value: Option<&'a str>, users: i64, k: &Sums| KpiRow {
         grain,
         window_start_ms: start,
         dimension,
@@ -423,45 +680,74 @@ fn kpi_rows(grain: &'static str, start: i64, w: &Window, names: &Interner) -> Ve
     let mut rows = vec![row("all", None, w.users.len() as i64, &w.all)];
     let users = w.active_users();
     // By dimension name, then value (null first), as when keyed by strings.
-    let mut by: Vec<_> =
-        w.by.iter()
-            .map(|((d, v), k)| (*d, names.name(*v), users.get(&(*d, *v)).copied(), k))
-            .collect();
-    by.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    rows.extend(
-        by.into_iter()
-            .map(|(d, v, n, k)| row(d.name(), v.map(str::to_string), n.unwrap_or(0), k)),
-    );
+    for d in Dim::ALL {
+        let sums = &w.by[d as usize];
+        for (i, v) in &orders[d as usize] {
+            if let Some(k) = sums.get(*i).filter(|k| k.listens > 0) {
+                rows.push(row(d.name(), *v, users[d as usize][*i], k));
+            }
+        }
+    }
     rows
 }
 
 /// Top `n` artists by listens, ties by name: (name, listens, artist id).
 fn top_artists<'a>(w: &Window, names: &'a Interner, n: usize) -> Vec<(&'a str, i64, Id)> {
+    let min = nth_largest(w.artists.values().copied(), n);
     let mut v: Vec<(&str, i64, Id)> = w
         .artists
         .iter()
+        .filter(|(_, c)| **c >= min)
         .map(|(a, c)| (names.text(*a), *c, *a))
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    v.truncate(n);
+    top_by(&mut v, n, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v
+}
+
+/// Keeps the first `n` of `v` in the order of `cmp`, sorted. `cmp` is a total
+/// order here (names are unique), so this is exactly sorting all and
+/// truncating; but a minute's counts are mostly 1, where the count threshold
+/// of [`nth_largest`] keeps every entry, and selecting the `n` first before
+/// sorting compares far fewer names.
+fn top_by<T>(v: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if n == 0 {
+        v.clear();
+        return;
+    }
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, &cmp);
+        v.truncate(n);
+    }
+    v.sort_by(cmp);
+}
+
+/// The `n`-th largest of `counts` (`i64::MIN` when there are fewer): a top `n`
+/// needs to sort (by count, then by name) only the entries that reach it, the
+/// same `n` rows as sorting them all, without comparing every name.
+fn nth_largest(counts: impl Iterator<Item = i64>, n: usize) -> i64 {
+    let mut v: Vec<i64> = counts.collect();
+    if n == 0 || v.len() < n {
+        return i64::MIN;
+    }
+    *v.select_nth_unstable_by(n - 1, |a, b| b.cmp(a)).1
 }
 
 type Tables = Result<Vec<(&'static str, RecordBatch)>, String>;
 
-fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tables {
+fn build_tables(
+    closed: &[(&'static str, i64, Window)],
+    kpis: &[Vec<KpiRow<&str>>],
+    names: &Interner,
+    genders: &Interner,
+) -> Tables {
     let ts_col = |v: &[i64]| -> ArrayRef {
         let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
         b.append_slice(v);
         Arc::new(b.finish())
     };
-    let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
     let e = |e: arrow::error::ArrowError| e.to_string();
     // agg_kpis
-    let rows: Vec<KpiRow> = closed
-        .iter()
-        .flat_map(|(g, s, w)| kpi_rows(g, *s, w, names))
-        .collect();
+    let rows: Vec<&KpiRow<&str>> = kpis.iter().flatten().collect();
     let mut out = Vec::new();
     if rows.is_empty() {
         return Ok(out);
@@ -469,10 +755,12 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
     let kpis = RecordBatch::try_new(
         kpis_schema(),
         vec![
-            strs(rows.iter().map(|r| Some(r.grain.to_string())).collect()),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.grain))),
             ts_col(&rows.iter().map(|r| r.window_start_ms).collect::<Vec<_>>()),
-            strs(rows.iter().map(|r| Some(r.dimension.to_string())).collect()),
-            strs(rows.iter().map(|r| r.value.clone()).collect()),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.dimension),
+            )),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.value))),
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.active_users),
             )),
@@ -508,13 +796,20 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
         Int64Builder::new(),
     );
     for (grain, start, w) in closed {
+        let min = nth_largest(w.songs.values().copied(), 10);
         let mut songs: Vec<((&str, &str), i64)> = w
             .songs
             .iter()
-            .map(|((a, s), n)| ((names.text(*a), names.text(*s)), *n))
+            .filter(|(_, n)| **n >= min)
+            .map(|(k, n)| {
+                let (a, s) = ((k >> 32) as Id, *k as Id);
+                ((names.text(a), names.text(s)), *n)
+            })
             .collect();
-        songs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        for (rank, ((artist, song), n)) in songs.into_iter().take(10).enumerate() {
+        top_by(&mut songs, 10, |a, b| {
+            b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+        });
+        for (rank, ((artist, song), n)) in songs.into_iter().enumerate() {
             sg.append_value(grain);
             ss.append_value(*start);
             sr.append_value(rank as i64 + 1);
@@ -522,21 +817,41 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
             sn.append_value(song);
             sc.append_value(n);
         }
-        for (rank, (artist, n, id)) in top_artists(w, names, 10).into_iter().enumerate() {
+        let top = top_artists(w, names, 10);
+        // Listeners by gender of the top 5, in one pass over the listeners.
+        let top5: Vec<Id> = top.iter().take(5).map(|a| a.2).collect();
+        // (rank, gender id, user) packed in one integer: sorting and
+        // deduplicating plain integers is what this costs.
+        let mut theirs: Vec<u128> = w
+            .listens
+            .iter()
+            .filter_map(|(k, u)| {
+                let (a, g) = ((k >> 32) as Id, *k as Id);
+                let r = top5.iter().position(|t| *t == a)?;
+                Some((r as u128) << 96 | u128::from(g) << 64 | u128::from(*u as u64))
+            })
+            .collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut by_gender: Vec<Vec<(Id, i64)>> = vec![Vec::new(); top5.len()];
+        for x in theirs {
+            let (r, g) = ((x >> 96) as usize, (x >> 64) as Id);
+            match by_gender[r].last_mut() {
+                Some((last, n)) if *last == g => *n += 1,
+                _ => by_gender[r].push((g, 1)),
+            }
+        }
+        for (rank, (artist, n, _)) in top.into_iter().enumerate() {
             ag.append_value(grain);
             as_.append_value(*start);
             ar.append_value(rank as i64 + 1);
             aa.append_value(artist);
             ac.append_value(n);
             if rank < 5 {
-                // Listeners by gender, null first, as when keyed by strings.
-                let mut by_gender: FxHashMap<Id, i64> = FxHashMap::default();
-                for (_, g, _) in w.listeners.iter().filter(|(a, _, _)| *a == id) {
-                    *by_gender.entry(*g).or_default() += 1;
-                }
-                let mut gv: Vec<_> = by_gender
+                // Null first, as when keyed by strings.
+                let mut gv: Vec<_> = std::mem::take(&mut by_gender[rank])
                     .into_iter()
-                    .map(|(g, n)| (names.name(g), n))
+                    .map(|(g, n)| (genders.name(g), n))
                     .collect();
                 gv.sort_by(|a, b| a.0.cmp(&b.0));
                 for (g, users) in gv {
@@ -610,3 +925,56 @@ fn build_tables(closed: &[(&'static str, i64, Window)], names: &Interner) -> Tab
 }
 
 stream_state_actor!(Aggregator);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_keys_are_distinct_for_distinct_strings() {
+        let words = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "aa",
+            "abc",
+            "acb",
+            "CA",
+            "M",
+            "F",
+            "free",
+            "paid",
+            "abcd",
+            "abce",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "bbcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghij",
+            "abcdefghijklmno",
+            "abcdefghijklmnp",
+            "bbcdefghijklmno",
+            "a\0",
+            "a\0\0",
+            "\0",
+            "\0\0",
+        ];
+        let mut keys = FxHashMap::default();
+        for w in words {
+            let k = short_key(w).expect("short");
+            assert_eq!(keys.insert(k, w), None, "{w:?} collides");
+        }
+        assert_eq!(short_key("abcdefghijklmnop"), None);
+        let mut i = Interner::default();
+        let (x, y) = (i.get("Kings Of Leon"), i.get("Kings Of Leon and friends"));
+        assert_ne!(x, y);
+        assert_eq!(i.get("Kings Of Leon"), x);
+        assert_eq!(i.get("Kings Of Leon and friends"), y);
+        assert_eq!(i.text(y), "Kings Of Leon and friends");
+    }
+}

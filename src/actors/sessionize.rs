@@ -132,8 +132,10 @@ impl Sessionizer {
         }
     }
 
-    fn observe(&mut self, msg: Observe) -> Result<(), String> {
-        let rb = &msg.rows;
+    /// Folds one batch of durable page views into the open sessions. The actor's
+    /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
+    /// stream state's CPU per page view can be measured without actors.
+    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let sid = typed::<Int64Array>(rb, "sessionId")?;
@@ -157,7 +159,8 @@ impl Sessionizer {
                 Some(u) => Key::User(u),
                 None => Key::Anonymous(sid.value(i)),
             };
-            let is_song = page.value(i) == "NextSong";
+            // An 8-byte array compare (a register compare, not a `memcmp` call).
+            let is_song = <[u8; 8]>::try_from(page.value(i).as_bytes()).ok() == Some(*b"NextSong");
             let secs = if is_song && duration.is_valid(i) {
                 duration.value(i)
             } else {
@@ -189,7 +192,7 @@ impl Sessionizer {
             s.start = s.start.min(t);
             if t >= s.end {
                 s.end = t;
-                if s.level != level.value(i) {
+                if !same(&s.level, level.value(i)) {
                     s.level = level.value(i).to_string();
                 }
             }
@@ -200,7 +203,7 @@ impl Sessionizer {
             }
         }
         if max_ts > i64::MIN {
-            self.watermark.observe(&msg.source, max_ts);
+            self.watermark.observe(source, max_ts);
         }
         if !late_rows.is_empty() {
             self.metrics
@@ -241,8 +244,15 @@ impl Sessionizer {
         if self.closed.is_empty() {
             return Ok((None, late));
         }
-        let mut closed = std::mem::take(&mut self.closed);
-        closed.sort_by_key(|s| (s.start, s.session_id, s.user_id));
+        let closed = std::mem::take(&mut self.closed);
+        // Sorted as indices (with the index as the last key, so the unstable
+        // sort gives the stable order) rather than moving the sessions.
+        let mut order: Vec<(i64, i64, Option<i64>, usize)> = closed
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.start, s.session_id, s.user_id, i))
+            .collect();
+        order.sort_unstable();
         let mut user = Int64Builder::new();
         let mut sid = Int64Builder::new();
         let mut start = TimestampMillisecondBuilder::new().with_timezone("UTC");
@@ -253,7 +263,7 @@ impl Sessionizer {
         let mut level = StringBuilder::new();
         let mut city = StringBuilder::new();
         let mut state = StringBuilder::new();
-        for s in &closed {
+        for s in order.iter().filter_map(|o| closed.get(o.3)) {
             user.append_option(s.user_id);
             sid.append_value(s.session_id);
             start.append_value(s.start);
@@ -284,26 +294,37 @@ impl Sessionizer {
         Ok((Some(rb), late))
     }
 
-    fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+    /// Closes the sessions the watermark has passed (all, when `all`) and returns
+    /// what to write: (table, time column, rows). Synchronous, so `stage-bench`
+    /// can time it; the actor's `write` sends it to the lake.
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
         self.close(all);
-        let out = self.take_output();
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            let (sessions, late) = out.map_err(SinkError::Internal)?;
-            if let Some(rb) = sessions {
-                writer.write("sessions", "session_start", &rb).await?;
-            }
-            for rb in late {
-                writer.write("_late/page_view_events", "ts", &rb).await?;
-            }
-            Ok(())
-        })
+        let (sessions, late) = self.take_output()?;
+        let mut out: StreamOutput = Vec::new();
+        if let Some(rb) = sessions {
+            out.push(("sessions", "session_start", rb));
+        }
+        out.extend(
+            late.into_iter()
+                .map(|rb| ("_late/page_view_events", "ts", rb)),
+        );
+        Ok(out)
     }
 }
 
+/// A stream actor's closed output: (lake table, its time column, rows).
+pub type StreamOutput = Vec<(&'static str, &'static str, RecordBatch)>;
+
+/// String equality inlined as a byte loop: levels are a few bytes, for which a
+/// `memcmp` call costs more than the compare (one per page view).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 /// The actor and message plumbing shared by the stream's stateful actors
-/// (Sessionizer, Aggregator): each has `mailbox`, `watermark`,
-/// `observe(Observe) -> Result<(), String>` and `write(all) -> ResponseFuture`.
+/// (Sessionizer, Aggregator): each has `mailbox`, `watermark`, `writer`,
+/// `observe_batch(&SourceId, &RecordBatch) -> Result<(), String>` and
+/// `close_output(all) -> Result<StreamOutput, String>`.
 macro_rules! stream_state_actor {
     ($t:ty) => {
         impl Actor for $t {
@@ -316,7 +337,22 @@ macro_rules! stream_state_actor {
         impl Handler<Observe> for $t {
             type Result = Result<(), SinkError>;
             fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
-                self.observe(msg).map_err(SinkError::Internal)
+                self.observe_batch(&msg.source, &msg.rows)
+                    .map_err(SinkError::Internal)
+            }
+        }
+
+        impl $t {
+            /// Closes what `all` or the watermark allows and writes it to the lake.
+            fn write(&mut self, all: bool) -> ResponseFuture<Result<(), SinkError>> {
+                let out = self.close_output(all);
+                let writer = self.writer.clone();
+                Box::pin(async move {
+                    for (table, ts_column, rb) in out.map_err(SinkError::Internal)? {
+                        writer.write(table, ts_column, &rb).await?;
+                    }
+                    Ok(())
+                })
             }
         }
 

@@ -112,6 +112,17 @@ pub struct LakeStore {
 }
 
 impl LakeStore {
+    /// A lake in memory, for benchmarks that build stream actors but measure
+    /// only their CPU (nothing is written to it unless asked).
+    pub fn in_memory() -> LakeStore {
+        LakeStore {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            root: ObjPath::default(),
+            location: "memory://".to_string(),
+            local_dir: None,
+        }
+    }
+
     /// Opens a local path, `gs://bucket/prefix` or `s3://bucket/prefix`. Cloud
     /// credentials come from the environment (`GOOGLE_APPLICATION_CREDENTIALS`,
     /// `GOOGLE_SERVICE_ACCOUNT`, `AWS_*`), as object_store reads them.
