@@ -349,9 +349,11 @@ macro_rules! stream_state_actor {
                 let writer = self.writer.clone();
                 Box::pin(async move {
                     for (table, ts_column, rb) in out.map_err(SinkError::Internal)? {
-                        writer.write(table, ts_column, &rb).await?;
+                        writer.hold(table, ts_column, &rb)?;
                     }
-                    Ok(())
+                    // With `all`, sessions and windows are all closed: nothing
+                    // more comes for any held hour.
+                    writer.flush(all).await
                 })
             }
         }
