@@ -75,7 +75,7 @@ impl Decoder {
     pub fn new(limits: DecodeLimits, metrics: Arc<Metrics>, mailbox: usize) -> Decoder {
         Decoder {
             limits,
-            columns: Default::default(),
+            columns: Table::ALL.map(TableColumns::new),
             splitters: HashMap::new(),
             routes: Vec::with_capacity(4),
             scratch: event::Scratch::default(),
@@ -134,7 +134,7 @@ impl Decoder {
             if cols.is_empty() {
                 continue;
             }
-            let rb = cols.finish(t).map_err(|e| DecodeFailure {
+            let rb = cols.finish().map_err(|e| DecodeFailure {
                 source_id: source.clone(),
                 message: e.to_string(),
             })?;
