@@ -11,7 +11,9 @@ use arrow::array::RecordBatch;
 
 use super::{SourceBatch, SourceId};
 use crate::columns::TableColumns;
-use crate::event::{self, DecodeError, DecodeLimits, Routing, SingleStreamSplitter, Table};
+use crate::event::{
+    self, DecodeError, DecodeLimits, RawEvent, Routing, SingleStreamSplitter, Table,
+};
 use crate::metrics::Metrics;
 
 // ---- messages ----
@@ -90,18 +92,16 @@ impl Decoder {
         let routing = Routing::for_topic(&source.topic);
         let mut dead = Vec::new();
         for (offset, payload) in raw.iter() {
-            let parsed = event::parse_in(payload, &self.limits, &mut self.scratch);
-            let ev = match parsed {
-                Ok(ev) => ev,
-                Err(error) => {
-                    dead.push(DeadLetter {
-                        offset,
-                        error,
-                        raw: payload.to_vec(),
-                    });
-                    continue;
-                }
-            };
+            let mut ev = RawEvent::default();
+            if let Err(error) = event::parse_into(payload, &self.limits, &mut self.scratch, &mut ev)
+            {
+                dead.push(DeadLetter {
+                    offset,
+                    error,
+                    raw: payload.to_vec(),
+                });
+                continue;
+            }
             self.routes.clear();
             match routing {
                 Routing::Direct(t) => self.routes.push(t),
