@@ -6,10 +6,10 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder,
-    PrimitiveArray, PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringArray, StringBuilder, TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::event::{RawEvent, Table};
 
@@ -44,6 +44,9 @@ enum Col {
 }
 
 use Col::*;
+
+/// Number of [`Col`]s.
+const COLS: usize = Offset as usize + 1;
 
 const DEVICE_USER: [Col; 11] = [
     City,
@@ -152,8 +155,9 @@ pub fn schema(table: Table) -> SchemaRef {
     .clone()
 }
 
-/// Builders of one table's columns, reused across batches: `finish` empties
-/// them and sizes them like the batch just finished (see [`take_str`]).
+/// Builders of one table's columns, reused across batches: `finish` hands
+/// their buffers to the batch, and [`TableColumns::start_batch`] gives them
+/// the next batch's capacity up front.
 ///
 /// The struct has a builder for every column of any table, but a table appends
 /// only to its own (listen_events has 21 columns, auth and status changes 18):
@@ -163,6 +167,10 @@ pub fn schema(table: Table) -> SchemaRef {
 pub struct TableColumns {
     table: Table,
     rows: usize,
+    /// Rows of the last batch, and the string bytes of each of its columns
+    /// (by [`Col`]): how [`TableColumns::start_batch`] sizes the next one.
+    last_rows: usize,
+    last_bytes: [usize; COLS],
     ts: TimestampMillisecondBuilder,
     session_id: Int64Builder,
     page: StringBuilder,
@@ -196,6 +204,8 @@ impl TableColumns {
         TableColumns {
             table,
             rows: 0,
+            last_rows: 0,
+            last_bytes: [0; COLS],
             ts: Default::default(),
             session_id: Default::default(),
             page: Default::default(),
@@ -224,12 +234,41 @@ impl TableColumns {
         }
     }
 
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
 
     pub fn is_empty(&self) -> bool {
         self.rows == 0
+    }
+
+    /// Sizes the (empty) builders for a batch of `rows` rows, or when that is
+    /// not known (a table a single stream is split into), as many as the last
+    /// batch had. Strings get the last batch's bytes per row of each column.
+    ///
+    /// Arrow's `finish` leaves a builder without buffers, and growing one by
+    /// doubling reallocates and copies it a dozen times a batch (about 4% of
+    /// the decoder in stage-bench). Sizing at the start, not at `finish`, also
+    /// leaves an idle decoder holding no column buffers between batches.
+    pub fn start_batch(&mut self, rows: Option<usize>) {
+        if self.rows != 0 {
+            return;
+        }
+        let rows = rows.unwrap_or(self.last_rows);
+        if rows == 0 {
+            return;
+        }
+        for col in columns(self.table) {
+            let bytes = match self.last_rows {
+                0 => 0,
+                last => self.last_bytes[col as usize].div_ceil(last) * rows,
+            };
+            self.size_column(col, rows, bytes);
+        }
     }
 
     /// Appends a validated event (see [`RawEvent::validate`]) to the table's
@@ -284,67 +323,81 @@ impl TableColumns {
         let table = self.table;
         let arrays = columns(table)
             .into_iter()
-            .map(|c| self.take_column(c))
+            .map(|c| {
+                let a = self.take_column(c);
+                if let Some(s) = a.as_any().downcast_ref::<StringArray>() {
+                    self.last_bytes[c as usize] = s.values().len();
+                }
+                a
+            })
             .collect();
+        self.last_rows = self.rows;
         self.rows = 0;
         RecordBatch::try_new(schema(table), arrays)
     }
 
-    /// The array of a column's builder, which is left empty.
-    fn take_column(&mut self, col: Col) -> ArrayRef {
+    /// Replaces a column's empty builder with one of the given capacity.
+    fn size_column(&mut self, col: Col, rows: usize, bytes: usize) {
+        let s = || StringBuilder::with_capacity(rows, bytes);
         match col {
-            Ts => Arc::new(take(&mut self.ts).with_timezone("UTC")),
-            SessionId => Arc::new(take(&mut self.session_id)),
-            Page => take_str(&mut self.page),
-            Auth => take_str(&mut self.auth),
-            Method => take_str(&mut self.method),
-            Status => Arc::new(take(&mut self.status)),
-            Level => take_str(&mut self.level),
-            ItemInSession => Arc::new(take(&mut self.item_in_session)),
-            City => take_str(&mut self.city),
-            Zip => take_str(&mut self.zip),
-            State => take_str(&mut self.state),
-            UserAgent => take_str(&mut self.user_agent),
-            Lat => Arc::new(take(&mut self.lat)),
-            Lon => Arc::new(take(&mut self.lon)),
-            UserId => Arc::new(take(&mut self.user_id)),
-            LastName => take_str(&mut self.last_name),
-            FirstName => take_str(&mut self.first_name),
-            Gender => take_str(&mut self.gender),
-            Registration => Arc::new(take(&mut self.registration)),
-            Artist => take_str(&mut self.artist),
-            Song => take_str(&mut self.song),
-            Duration => Arc::new(take(&mut self.duration)),
-            Success => {
-                let n = self.success.len();
-                let a = self.success.finish();
-                self.success = BooleanBuilder::with_capacity(n);
-                Arc::new(a)
-            }
-            Partition => Arc::new(take(&mut self.partition)),
-            Offset => Arc::new(take(&mut self.offset)),
+            Ts => self.ts = TimestampMillisecondBuilder::with_capacity(rows),
+            SessionId => self.session_id = Int64Builder::with_capacity(rows),
+            Page => self.page = s(),
+            Auth => self.auth = s(),
+            Method => self.method = s(),
+            Status => self.status = Int32Builder::with_capacity(rows),
+            Level => self.level = s(),
+            ItemInSession => self.item_in_session = Int32Builder::with_capacity(rows),
+            City => self.city = s(),
+            Zip => self.zip = s(),
+            State => self.state = s(),
+            UserAgent => self.user_agent = s(),
+            Lat => self.lat = Float64Builder::with_capacity(rows),
+            Lon => self.lon = Float64Builder::with_capacity(rows),
+            UserId => self.user_id = Int64Builder::with_capacity(rows),
+            LastName => self.last_name = s(),
+            FirstName => self.first_name = s(),
+            Gender => self.gender = s(),
+            Registration => self.registration = Int64Builder::with_capacity(rows),
+            Artist => self.artist = s(),
+            Song => self.song = s(),
+            Duration => self.duration = Float64Builder::with_capacity(rows),
+            Success => self.success = BooleanBuilder::with_capacity(rows),
+            Partition => self.partition = Int32Builder::with_capacity(rows),
+            Offset => self.offset = Int64Builder::with_capacity(rows),
         }
     }
-}
 
-/// Finishes a string column and leaves an empty builder with this batch's
-/// capacity. Arrow's `finish` hands its buffers to the array and starts again
-/// from nothing, so every batch used to regrow every column by doubling (a chain
-/// of reallocations and copies: most of the decoder's allocator time); the next
-/// batch of a partition is usually about as large.
-fn take_str(b: &mut StringBuilder) -> ArrayRef {
-    let (n, bytes) = (b.len(), b.values_slice().len());
-    let a = b.finish();
-    *b = StringBuilder::with_capacity(n, bytes);
-    Arc::new(a)
-}
-
-/// [`take_str`] for a primitive column.
-fn take<T: ArrowPrimitiveType>(b: &mut PrimitiveBuilder<T>) -> PrimitiveArray<T> {
-    let n = b.len();
-    let a = b.finish();
-    *b = PrimitiveBuilder::with_capacity(n);
-    a
+    /// The array of a column's builder, which is left empty, without buffers.
+    fn take_column(&mut self, col: Col) -> ArrayRef {
+        match col {
+            Ts => Arc::new(self.ts.finish().with_timezone("UTC")),
+            SessionId => Arc::new(self.session_id.finish()),
+            Page => Arc::new(self.page.finish()),
+            Auth => Arc::new(self.auth.finish()),
+            Method => Arc::new(self.method.finish()),
+            Status => Arc::new(self.status.finish()),
+            Level => Arc::new(self.level.finish()),
+            ItemInSession => Arc::new(self.item_in_session.finish()),
+            City => Arc::new(self.city.finish()),
+            Zip => Arc::new(self.zip.finish()),
+            State => Arc::new(self.state.finish()),
+            UserAgent => Arc::new(self.user_agent.finish()),
+            Lat => Arc::new(self.lat.finish()),
+            Lon => Arc::new(self.lon.finish()),
+            UserId => Arc::new(self.user_id.finish()),
+            LastName => Arc::new(self.last_name.finish()),
+            FirstName => Arc::new(self.first_name.finish()),
+            Gender => Arc::new(self.gender.finish()),
+            Registration => Arc::new(self.registration.finish()),
+            Artist => Arc::new(self.artist.finish()),
+            Song => Arc::new(self.song.finish()),
+            Duration => Arc::new(self.duration.finish()),
+            Success => Arc::new(self.success.finish()),
+            Partition => Arc::new(self.partition.finish()),
+            Offset => Arc::new(self.offset.finish()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -352,8 +405,7 @@ mod tests {
     use super::*;
     use crate::event::{parse, DecodeLimits};
     use arrow::array::{
-        Array, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
-        TimestampMillisecondArray,
+        ArrayBuilder, BooleanArray, Float64Array, Int32Array, Int64Array, TimestampMillisecondArray,
     };
 
     /// A value of a cell, for comparing a batch with the events it came from.
@@ -420,8 +472,9 @@ mod tests {
 
     /// Every table's batch has its schema and, column by column, the values of
     /// the events appended (a full row and one with the optional fields null
-    /// or absent), over two batches (the builders are reused), and the
-    /// builders of columns the table does not have stay empty.
+    /// or absent), over three batches (the builders are reused, and sized in
+    /// each way), and the builders of columns the table does not have stay
+    /// empty.
     #[test]
     fn each_table_batch_holds_its_columns_values() {
         let samples: [(Table, [&str; 2]); 4] = [
@@ -457,7 +510,11 @@ mod tests {
         let limits = DecodeLimits::default();
         for (table, lines) in samples {
             let mut cols = TableColumns::new(table);
-            for round in 0..2 {
+            // Unsized builders, sized for the batch, sized as the last one.
+            for (round, sizing) in [None, Some(Some(2)), Some(None)].into_iter().enumerate() {
+                if let Some(rows) = sizing {
+                    cols.start_batch(rows);
+                }
                 let events: Vec<_> = lines
                     .iter()
                     .map(|l| parse(l.as_bytes(), &limits).unwrap())

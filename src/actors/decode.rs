@@ -91,6 +91,17 @@ impl Decoder {
         let SourceBatch { source, raw, .. } = batch;
         let routing = Routing::for_topic(&source.topic);
         let mut dead = Vec::new();
+        // Builders sized for the batch up front: a topic's messages all go to
+        // its table; a single stream's all to page views, some to the others.
+        match routing {
+            Routing::Direct(t) => self.columns[t.index()].start_batch(Some(raw.len())),
+            Routing::SingleStream => {
+                for cols in &mut self.columns {
+                    let rows = (cols.table() == Table::PageView).then_some(raw.len());
+                    cols.start_batch(rows);
+                }
+            }
+        }
         for (offset, payload) in raw.iter() {
             let mut ev = RawEvent::default();
             if let Err(error) = event::parse_into(payload, &self.limits, &mut self.scratch, &mut ev)
