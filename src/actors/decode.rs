@@ -11,7 +11,9 @@ use arrow::array::RecordBatch;
 
 use super::{SourceBatch, SourceId};
 use crate::columns::TableColumns;
-use crate::event::{self, DecodeError, DecodeLimits, Routing, SingleStreamSplitter, Table};
+use crate::event::{
+    self, DecodeError, DecodeLimits, RawEvent, Routing, SingleStreamSplitter, Table,
+};
 use crate::metrics::Metrics;
 
 // ---- messages ----
@@ -75,7 +77,7 @@ impl Decoder {
     pub fn new(limits: DecodeLimits, metrics: Arc<Metrics>, mailbox: usize) -> Decoder {
         Decoder {
             limits,
-            columns: Default::default(),
+            columns: Table::ALL.map(TableColumns::new),
             splitters: HashMap::new(),
             routes: Vec::with_capacity(4),
             scratch: event::Scratch::default(),
@@ -89,19 +91,28 @@ impl Decoder {
         let SourceBatch { source, raw, .. } = batch;
         let routing = Routing::for_topic(&source.topic);
         let mut dead = Vec::new();
-        for (offset, payload) in raw.iter() {
-            let parsed = event::parse_in(payload, &self.limits, &mut self.scratch);
-            let ev = match parsed {
-                Ok(ev) => ev,
-                Err(error) => {
-                    dead.push(DeadLetter {
-                        offset,
-                        error,
-                        raw: payload.to_vec(),
-                    });
-                    continue;
+        // Builders sized for the batch up front: a topic's messages all go to
+        // its table; a single stream's all to page views, some to the others.
+        match routing {
+            Routing::Direct(t) => self.columns[t.index()].start_batch(Some(raw.len())),
+            Routing::SingleStream => {
+                for cols in &mut self.columns {
+                    let rows = (cols.table() == Table::PageView).then_some(raw.len());
+                    cols.start_batch(rows);
                 }
-            };
+            }
+        }
+        for (offset, payload) in raw.iter() {
+            let mut ev = RawEvent::default();
+            if let Err(error) = event::parse_into(payload, &self.limits, &mut self.scratch, &mut ev)
+            {
+                dead.push(DeadLetter {
+                    offset,
+                    error,
+                    raw: payload.to_vec(),
+                });
+                continue;
+            }
             self.routes.clear();
             match routing {
                 Routing::Direct(t) => self.routes.push(t),
@@ -134,7 +145,7 @@ impl Decoder {
             if cols.is_empty() {
                 continue;
             }
-            let rb = cols.finish(t).map_err(|e| DecodeFailure {
+            let rb = cols.finish().map_err(|e| DecodeFailure {
                 source_id: source.clone(),
                 message: e.to_string(),
             })?;

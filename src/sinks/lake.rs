@@ -1097,7 +1097,7 @@ mod tests {
     #[test]
     fn every_accepted_compression_writes_readable_files() {
         use parquet::file::reader::{FileReader, SerializedFileReader};
-        let mut cols = crate::columns::TableColumns::default();
+        let mut cols = crate::columns::TableColumns::new(Table::PageView);
         let ev = crate::event::parse(
             br#"{"ts":1541105830796,"sessionId":7,"page":"Home","auth":"Logged In","level":"free","itemInSession":0,"userId":3}"#,
             &crate::event::DecodeLimits::default(),
@@ -1106,7 +1106,7 @@ mod tests {
         for offset in 0..100 {
             cols.append(&ev, 0, offset);
         }
-        let rb = cols.finish(Table::PageView).unwrap();
+        let rb = cols.finish().unwrap();
         for compression in ["zstd", "snappy", "none"] {
             let settings = crate::config::Settings::load(
                 None,
