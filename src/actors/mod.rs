@@ -92,17 +92,27 @@ impl RawBatch {
     /// [`RawBatch::take`], the new buffer's capacity at most `max_bytes`: one
     /// batch that grew large (a batch can overshoot its size limit by one read
     /// chunk) must not make every later batch reserve that much.
+    ///
+    /// The batch taken out is shrunk to its contents: its buffers grew by
+    /// doubling, so they were up to twice its bytes, and its memory reservation
+    /// (see [`RawBatch::memory_bytes`]) counts capacity. Unshrunk, the in-flight
+    /// budget held half as many batches as it could, and partitions waited for
+    /// it with the CPU idle. Shrinking a large allocation does not copy it.
     pub fn take_capped(&mut self, max_bytes: usize) -> RawBatch {
         let cap = self.data.capacity().min(max_bytes);
         let n = self.offsets.capacity().min(max_bytes / 64 + 1);
-        std::mem::replace(
+        let mut taken = std::mem::replace(
             self,
             RawBatch {
                 data: Vec::with_capacity(cap),
                 ends: Vec::with_capacity(n),
                 offsets: Vec::with_capacity(n),
             },
-        )
+        );
+        taken.data.shrink_to_fit();
+        taken.ends.shrink_to_fit();
+        taken.offsets.shrink_to_fit();
+        taken
     }
 }
 

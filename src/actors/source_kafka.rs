@@ -406,7 +406,17 @@ pub fn run(
                 if let Some(b) = o.parked.take() {
                     o.parked = feed.hand_over(o, b);
                 }
-                if o.parked.is_none() && o.started.is_some_and(|s| s.elapsed() >= max_age) {
+                // A batch goes at `batch_max_age_ms`, or sooner when its actor
+                // has nothing queued: the partition's queue was just drained
+                // (it is read to the end unless parked), so waiting would only
+                // leave the actor idle. This is what ends a backfill promptly
+                // (its last batches waited 2 s) and keeps latency low at low
+                // rates, with batches at most one a tick per partition.
+                let idle = o.handle.input.capacity() == o.handle.input.max_capacity();
+                if o.parked.is_none()
+                    && o.started
+                        .is_some_and(|s| s.elapsed() >= max_age || (idle && s.elapsed() >= tick))
+                {
                     feed.offer(o);
                 }
             }
