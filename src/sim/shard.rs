@@ -114,7 +114,8 @@ impl<'a> Shard<'a> {
             index,
             count,
             users: Vec::with_capacity(mine),
-            queue: TimeQueue::new(),
+            // Every queued time is at or after the start (second 0).
+            queue: TimeQueue::starting_after(-1),
             arrivals: Arrivals {
                 rng: rng::stream(o.seed, rng::ARRIVALS_STREAM),
                 t_ms: o.start_ms,
