@@ -147,6 +147,18 @@ impl ConsumerContext for PipelineContext {
     /// wakes the polling thread when messages arrive.
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         let Rebalance::Assign(tpl) = r else { return };
+        // Each partition's queue may prefetch a 128th of the limit: with many
+        // partitions that alone could exceed the limit's headroom.
+        let limit = self.budget.limit();
+        let prefetch = tpl.count() * (limit / 128).max(1 << 20);
+        if prefetch > limit / 4 {
+            tracing::warn!(
+                partitions = tpl.count(),
+                prefetch_mb = prefetch >> 20,
+                memory_limit_mb = limit >> 20,
+                "librdkafka may prefetch more than a quarter of pipeline.memory_limit_mb for this many partitions: raise the limit, run more processes in the group, or lower queued.min.messages / queued.max.messages.kbytes in [kafka.properties]"
+            );
+        }
         let Ok(mut st) = self.state.lock() else {
             return;
         };
