@@ -488,7 +488,7 @@ pub fn run(
             } else {
                 tick
             };
-            std::thread::park_timeout(wait.min(tick));
+            std::thread::park_timeout(wait);
         }
     }
     tracing::info!("stopping: flushing open batches and committing");
@@ -569,14 +569,10 @@ impl Feed<'_> {
                 Some(o) if o.parked.is_some() => return read,
                 Some(o) => {
                     let room = self.batch_max.saturating_sub(o.batch.len()).max(1);
-                    let n = queue.read(
-                        room,
-                        |offset, payload| {
-                            o.started.get_or_insert_with(Instant::now);
-                            o.batch.push(offset, payload);
-                        },
-                        warn,
-                    );
+                    let n = queue.read(room, |offset, p| o.batch.push(offset, p), warn);
+                    if n > 0 {
+                        o.started.get_or_insert_with(Instant::now);
+                    }
                     (n, room)
                 }
                 None => {

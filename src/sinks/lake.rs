@@ -441,7 +441,7 @@ fn parquet_bytes(
 ///
 /// Rows are held per (table, hour) and written as one file when the hour's rows
 /// are [`DerivedWriter::HOLD`] old, when the held rows reach
-/// [`DerivedWriter::MAX_HELD_BYTES`], or on [`DerivedWriter::flush_all`] (end of
+/// [`DerivedWriter::MAX_HELD_BYTES`], or on [`DerivedWriter::flush`]`(true)` (end of
 /// a run, clean stop). Writing every tick's rows at once gave a backfill ten
 /// small `sessions` files per hour (957 of the lake's 3 246 files in a 2.66 M
 /// message kafka-bench run). Held rows are in memory like the open sessions and
