@@ -119,6 +119,9 @@ pub struct KafkaSettings {
 pub struct LakeSettings {
     pub path: String,
     pub compression: String,
+    /// Columns `compression` applies to (`"*"`: all); the others are written
+    /// uncompressed.
+    pub compressed_columns: Vec<String>,
     pub zstd_level: i32,
     pub row_group_rows: usize,
     /// A partition's open files close when one of them reaches this size (MiB)...
@@ -150,6 +153,17 @@ pub struct LogSettings {
 /// Values set on the command line, applied last.
 pub type Overrides = Vec<(&'static str, String)>;
 
+/// `MUSICALY__SECTION__KEY` variables; list-valued keys are comma-separated.
+fn environment() -> config::Environment {
+    config::Environment::with_prefix("MUSICALY")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("kafka.topics")
+        .with_list_parse_key("lake.compressed_columns")
+}
+
 impl Settings {
     /// Loads defaults, then `file`, then the environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
@@ -164,14 +178,7 @@ impl Settings {
                     .required(true),
             );
         }
-        b = b.add_source(
-            config::Environment::with_prefix("MUSICALY")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .list_separator(",")
-                .with_list_parse_key("kafka.topics"),
-        );
+        b = b.add_source(environment());
         for (k, v) in overrides {
             b = b.set_override(*k, v.as_str())?;
         }
@@ -247,6 +254,18 @@ impl Settings {
                 "lake.compression",
                 &self.lake.compression,
                 "zstd, snappy, none",
+            ));
+        }
+        if let Some(bad) = self
+            .lake
+            .compressed_columns
+            .iter()
+            .find(|c| c.trim().is_empty())
+        {
+            return Err(invalid(
+                "lake.compressed_columns",
+                format!("{bad:?}"),
+                "column names (e.g. song, artist, userAgent) or \"*\" for every column",
             ));
         }
         if !(1..=22).contains(&self.lake.zstd_level) {
@@ -430,6 +449,35 @@ mod tests {
             assert!(err.contains(key) && err.contains(value), "{err}");
             assert!(err.contains(allowed), "{err}");
         }
+    }
+
+    /// The codec's column list comes from the environment as a comma-separated
+    /// list, and an empty name is refused naming the key.
+    #[test]
+    fn compressed_columns_from_the_environment_and_validated() {
+        let s = Settings::load(None, &vec![]).unwrap();
+        assert_eq!(s.lake.compressed_columns, ["song", "artist", "userAgent"]);
+        let mut bad = s.clone();
+        bad.lake.compressed_columns = vec!["song".into(), " ".into()];
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("lake.compressed_columns"), "{err}");
+        let env = environment().source(Some(
+            [(
+                "MUSICALY__LAKE__COMPRESSED_COLUMNS".to_string(),
+                "song,userAgent".to_string(),
+            )]
+            .into(),
+        ));
+        let c = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(env)
+            .build()
+            .unwrap();
+        let s: Settings = c.try_deserialize().unwrap();
+        assert_eq!(s.lake.compressed_columns, ["song", "userAgent"]);
     }
 
     #[test]

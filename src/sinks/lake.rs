@@ -36,7 +36,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -375,7 +375,16 @@ pub fn hour_partition(hour_ms: i64) -> String {
     dt.format("year=%Y/month=%m/day=%d/hour=%H").to_string()
 }
 
-/// Parquet writer properties from the lake settings.
+/// Parquet writer properties from the lake settings: the codec on
+/// `lake.compressed_columns` only (all columns when it holds `"*"`).
+///
+/// Why not every column: in a backfill most files are small (one per table,
+/// hour and partition), and each compressed column chunk sets up a codec
+/// context (for zstd a compressor and a decompressor, each probing the CPU with
+/// `cpuid`, which traps in a VM) and Huffman tables for a few kilobytes. On
+/// eventsim's data only the long strings (songs, artists, user agents) compress
+/// well; numbers, ids and short dictionary-encoded strings gain less than 1.5x,
+/// often nothing (docs/BENCHMARKS.md, stream core, "Session 5").
 pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, SinkError> {
     let compression = match settings.compression.as_str() {
         "zstd" => Compression::ZSTD(
@@ -385,33 +394,50 @@ pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, Si
         "snappy" => Compression::SNAPPY,
         _ => Compression::UNCOMPRESSED,
     };
+    let all = settings.compressed_columns.iter().any(|c| c == "*");
     let mut b = WriterProperties::builder()
-        .set_compression(compression)
+        .set_compression(if all {
+            compression
+        } else {
+            Compression::UNCOMPRESSED
+        })
         .set_max_row_group_row_count(Some(settings.row_group_rows));
-    // `ts` and `_offset` are (nearly) unique per row: a dictionary interns every
-    // value only to be abandoned at the dictionary page limit, and their plain
-    // values compress better (docs/BENCHMARKS.md, stream core, "Session 3").
-    for column in ["ts", "_offset"] {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    if !all {
+        for column in &settings.compressed_columns {
+            b = b.set_column_compression(ColumnPath::from(column.as_str()), compression);
+        }
     }
     Ok(b.build())
 }
 
+/// Columns written with `DELTA_BINARY_PACKED` and no dictionary when they are
+/// 64-bit integers or timestamps: `ts` and `_offset` are (nearly) unique per row
+/// and ascending within a partition's file, so a dictionary interns every value
+/// only to be abandoned, and their deltas bit-pack to a few bits a row
+/// (smaller than zstd of the plain values, with no codec).
+const DELTA_COLUMNS: [&str; 2] = ["ts", "_offset"];
+
 /// `base` for a file of `schema`: column statistics (min/max per page and
 /// chunk) only where a reader can prune with them, numbers and timestamps. On
 /// strings (user agents, songs, names) they cost about a sixth of the encoding
-/// (a comparison per value) and prune nothing a query here uses.
+/// (a comparison per value) and prune nothing a query here uses. The
+/// [`DELTA_COLUMNS`] of an integer type are delta-encoded.
 pub fn props_for_schema(base: &WriterProperties, schema: &Schema) -> WriterProperties {
     let mut b = base.clone().into_builder();
     for f in schema.fields() {
-        if matches!(
-            f.data_type(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary
-        ) {
-            b = b.set_column_statistics_enabled(
-                ColumnPath::from(f.name().as_str()),
-                EnabledStatistics::None,
-            );
+        let path = || ColumnPath::from(f.name().as_str());
+        match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary => {
+                b = b.set_column_statistics_enabled(path(), EnabledStatistics::None);
+            }
+            DataType::Int64 | DataType::Timestamp(_, _)
+                if DELTA_COLUMNS.contains(&f.name().as_str()) =>
+            {
+                b = b
+                    .set_column_dictionary_enabled(path(), false)
+                    .set_column_encoding(path(), Encoding::DELTA_BINARY_PACKED);
+            }
+            _ => {}
         }
     }
     b.build()
@@ -1092,14 +1118,17 @@ mod tests {
     }
 
     /// Every compression the config accepts is compiled in (snappy once was
-    /// accepted and then panicked inside the parquet crate), and `ts`/`_offset`
-    /// are written without a dictionary, the other columns with one.
+    /// accepted and then panicked inside the parquet crate); the codec is on
+    /// `lake.compressed_columns` only, or on every column with `"*"`; `ts` and
+    /// `_offset` are delta-encoded without a dictionary, the other columns have
+    /// one; statistics on every column but strings.
     #[test]
     fn every_accepted_compression_writes_readable_files() {
+        use parquet::basic::Encoding;
         use parquet::file::reader::{FileReader, SerializedFileReader};
         let mut cols = crate::columns::TableColumns::new(Table::PageView);
         let ev = crate::event::parse(
-            br#"{"ts":1541105830796,"sessionId":7,"page":"Home","auth":"Logged In","level":"free","itemInSession":0,"userId":3}"#,
+            br#"{"ts":1541105830796,"sessionId":7,"page":"NextSong","auth":"Logged In","level":"free","itemInSession":0,"userId":3,"song":"Undo","artist":"Bjork","duration":238.5,"userAgent":"Mozilla/5.0"}"#,
             &crate::event::DecodeLimits::default(),
         )
         .unwrap();
@@ -1107,28 +1136,44 @@ mod tests {
             cols.append(&ev, 0, offset);
         }
         let rb = cols.finish().unwrap();
-        for compression in ["zstd", "snappy", "none"] {
-            let settings = crate::config::Settings::load(
-                None,
-                &vec![("lake.compression", compression.to_string())],
-            )
-            .unwrap();
-            let props = writer_properties(&settings.lake).unwrap();
-            let bytes = parquet_bytes(&rb, &props, "t.parquet").unwrap();
-            let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
-            let rg = reader.metadata().row_group(0);
-            assert_eq!(rg.num_rows(), 100, "{compression}");
-            for c in rg.columns() {
-                let name = c.column_path().string();
-                let dictionary = c.dictionary_page_offset().is_some();
-                assert_eq!(
-                    dictionary,
-                    !matches!(name.as_str(), "ts" | "_offset"),
-                    "{compression}: {name}"
-                );
-                let string =
-                    rb.schema().field_with_name(&name).unwrap().data_type() == &DataType::Utf8;
-                assert_eq!(c.statistics().is_some(), !string, "{compression}: {name}");
+        for (compression, codec) in [
+            ("zstd", Compression::ZSTD(ZstdLevel::try_new(1).unwrap())),
+            ("snappy", Compression::SNAPPY),
+            ("none", Compression::UNCOMPRESSED),
+        ] {
+            for columns in ["song,artist", "*"] {
+                let mut settings = crate::config::Settings::load(
+                    None,
+                    &vec![("lake.compression", compression.to_string())],
+                )
+                .unwrap();
+                settings.lake.compressed_columns = columns.split(',').map(String::from).collect();
+                let props = writer_properties(&settings.lake).unwrap();
+                let bytes = parquet_bytes(&rb, &props, "t.parquet").unwrap();
+                let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+                let rg = reader.metadata().row_group(0);
+                assert_eq!(rg.num_rows(), 100, "{compression}");
+                for c in rg.columns() {
+                    let name = c.column_path().string();
+                    let at = format!("{compression}, {columns}: {name}");
+                    let delta = matches!(name.as_str(), "ts" | "_offset");
+                    assert_eq!(c.dictionary_page_offset().is_some(), !delta, "{at}");
+                    assert_eq!(
+                        c.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+                        delta,
+                        "{at}"
+                    );
+                    let string =
+                        rb.schema().field_with_name(&name).unwrap().data_type() == &DataType::Utf8;
+                    assert_eq!(c.statistics().is_some(), !string, "{at}");
+                    let compressed = columns == "*" || matches!(name.as_str(), "song" | "artist");
+                    let expected = if compressed {
+                        codec
+                    } else {
+                        Compression::UNCOMPRESSED
+                    };
+                    assert_eq!(c.compression(), expected, "{at}");
+                }
             }
         }
     }
