@@ -308,7 +308,7 @@ fn checked_text<'a>(payload: &'a [u8], limits: &DecodeLimits) -> Result<&'a str,
             limit: limits.max_message_bytes,
         });
     }
-    let text = std::str::from_utf8(payload)
+    let text = simdutf8::compat::from_utf8(payload)
         .map_err(|e| DecodeError::InvalidUtf8(format!("at byte {}", e.valid_up_to())))?;
     Ok(text.trim_end())
 }
@@ -539,6 +539,23 @@ mod tests {
         assert_eq!(ev.zip.as_deref(), Some("33602"));
         ev.validate(Table::Listen, &DecodeLimits::default())
             .unwrap();
+    }
+
+    /// Invalid UTF-8 anywhere in a message (here past the first 64 bytes, in a
+    /// long message, where a SIMD validator works in blocks) is refused with the
+    /// position of the first bad byte.
+    #[test]
+    fn invalid_utf8_reports_the_first_bad_byte() {
+        let mut msg = FOUR.as_bytes().to_vec();
+        let at = FOUR.find("Walter").unwrap() + 2;
+        msg[at] = 0xC3;
+        msg[at + 1] = 0x28;
+        let err = parse(&msg, &DecodeLimits::default()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_utf8");
+        assert!(err.to_string().contains(&format!("at byte {at}")), "{err}");
+        msg[at] = b'l';
+        msg[at + 1] = b't';
+        assert!(parse(&msg, &DecodeLimits::default()).is_ok());
     }
 
     #[test]
