@@ -76,8 +76,9 @@ fn lake_on_s3_emulator_equals_lake_on_disk() {
 
 /// Files larger than `lake.multipart_part_mb` are multipart uploads (object_store's
 /// BufWriter switches to one once a file outgrows a part), completed only when
-/// the file closes. One hour of 250 k users in one partition, uncompressed, makes
-/// 7-9 MB listen and page-view files against 5 MB parts. (fake-gcs-server does not
+/// the file closes. One hour of 300 k users in one partition, uncompressed, makes
+/// 6-8 MB listen and page-view files against 5 MB parts (250 k users made 5.1 and
+/// 6.5 MB once `ts` and `_offset` were delta-encoded). (fake-gcs-server does not
 /// implement GCS's XML multipart API, so this runs on the S3 emulator and disk.)
 #[test]
 fn multipart_files_on_s3_emulator_equal_lake_on_disk() {
@@ -91,7 +92,7 @@ fn multipart_files_on_s3_emulator_equal_lake_on_disk() {
     ]);
     let sim = [
         "-n",
-        "250000",
+        "300000",
         "-s",
         "2026-11-06T12:00:00",
         "-e",
