@@ -110,7 +110,7 @@ fn files_roll_at_the_size_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = [
         "-n",
-        "100000",
+        "160000",
         "-s",
         "2026-11-06T12:00:00",
         "-e",
