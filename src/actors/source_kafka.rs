@@ -196,6 +196,10 @@ impl PipelineContext {
     /// partition's next owner reads it.
     fn finish_partitions(&self, which: impl Fn(&Key) -> bool) {
         let mut waiting = Vec::new();
+        // One deadline for handing over the last batches and for the actors to
+        // finish: a full mailbox whose actor is stuck (e.g. its thread waiting
+        // on the broker) must not hold the rebalance up forever.
+        let deadline = Instant::now() + self.revoke_timeout;
         {
             let Ok(mut st) = self.state.lock() else {
                 return;
@@ -205,12 +209,20 @@ impl PipelineContext {
             for k in keys {
                 if let Some(mut o) = st.open.remove(&k) {
                     for b in o.parked.take().into_iter().chain(take_batch(&mut o, 0)) {
-                        if o.handle
-                            .input
-                            .blocking_send(reserved(b, &self.budget))
-                            .is_err()
-                        {
-                            tracing::error!(source = %o.source, "partition actor stopped before its last batch");
+                        let mut batch = reserved(b, &self.budget);
+                        loop {
+                            match o.handle.input.try_send(batch) {
+                                Ok(()) => break,
+                                Err(TrySendError::Closed(_)) => {
+                                    tracing::error!(source = %o.source, "partition actor stopped before its last batch");
+                                    break;
+                                }
+                                Err(TrySendError::Full(back)) => batch = back,
+                            }
+                            if Instant::now() > deadline {
+                                revoke_timed_out(&o.source, self.revoke_timeout);
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
                         }
                     }
                     waiting.push((o.source, o.handle.done));
@@ -218,7 +230,6 @@ impl PipelineContext {
                 }
             }
         }
-        let deadline = Instant::now() + self.revoke_timeout;
         let mut finished = Vec::new();
         for (source, mut done) in waiting {
             let summary = loop {
@@ -230,9 +241,7 @@ impl PipelineContext {
                     Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
                 }
                 if Instant::now() > deadline {
-                    // Someone else may own this partition next: do not keep writing it.
-                    tracing::error!(%source, timeout_secs = self.revoke_timeout.as_secs(), "partition did not finish before revocation; exiting so that no other consumer's data is overwritten (uncommitted data will be re-read)");
-                    std::process::exit(3);
+                    revoke_timed_out(&source, self.revoke_timeout);
                 }
                 std::thread::sleep(Duration::from_millis(5));
             };
@@ -242,6 +251,14 @@ impl PipelineContext {
             st.finished.extend(finished);
         }
     }
+}
+
+/// A revoked partition did not finish within `kafka.revoke_timeout_secs`.
+/// Someone else may own it next: rather than keep writing it, the process
+/// exits (its uncommitted data is re-read by the next owner).
+fn revoke_timed_out(source: &SourceId, timeout: Duration) -> ! {
+    tracing::error!(%source, timeout_secs = timeout.as_secs(), "partition did not finish before revocation; exiting so that no other consumer's data is overwritten (uncommitted data will be re-read)");
+    std::process::exit(3);
 }
 
 /// The open batch, handed over; the next one starts with at most `cap` bytes
