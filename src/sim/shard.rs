@@ -10,8 +10,9 @@
 //! Memory is per user (~110 bytes of state, 40 of them the pre-formatted id
 //! and registration), never per event.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 
+use super::calendar::Warp;
 use super::direct::EventSink;
 use super::encode::{Ev, Tables, UserDigits, UserRef};
 use super::queue::TimeQueue;
@@ -102,6 +103,8 @@ pub struct Shard<'a> {
     /// (ordinal / count: the same order as ordinals, and dense).
     queue: TimeQueue,
     arrivals: Arrivals,
+    /// The daily warp of session starts, its shifts computed once each.
+    warp: Warp,
     pub stats: ShardStats,
 }
 
@@ -123,6 +126,7 @@ impl<'a> Shard<'a> {
                 growth: o.growth_rate,
                 end_ms: o.end_ms,
             },
+            warp: Warp::new(ctx.model.cfg.damping),
             stats: ShardStats::default(),
         };
         let mut ordinal = index;
@@ -206,7 +210,7 @@ impl<'a> Shard<'a> {
         let gap = self.ctx.model.cfg.session_gap;
         let lookback = rng::exp(&mut u.rng, u.beta as f64) + gap;
         let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
-        let mut t = next_session_start(self.ctx, &mut u, from);
+        let mut t = next_session_start(self.ctx, &mut self.warp, &mut u, from);
         self.users.push(u);
         let local = self.users.len() - 1;
         // The look-back runs here, user by user, rather than through the
@@ -309,8 +313,8 @@ impl<'a> Shard<'a> {
         // The user takes the auth and level of the state it is in.
         u.auth = model.ids.state_auth[si];
         u.level = model.ids.state_level[si];
-        let x: f64 = u.rng.random();
-        let next = state.transition(x);
+        // The draw `u.rng.random::<f64>()` made of the same number.
+        let next = state.transition(u.rng.next_u64());
         if let Some(s) = song {
             u.song_end_ms = t + ctx.song_ms[s as usize];
         }
@@ -338,7 +342,7 @@ impl<'a> Shard<'a> {
                     }
                     None
                 } else {
-                    Some(next_session_start(ctx, u, t))
+                    Some(next_session_start(ctx, &mut self.warp, u, t))
                 }
             }
         }
@@ -348,7 +352,7 @@ impl<'a> Shard<'a> {
 /// eventsim's next session start: last + exp(beta) + session gap, warped to the
 /// daily cycle, accepted with probability 1 - weekend damping, else tried again
 /// from the rejected time.
-fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
+fn next_session_start(ctx: &Ctx, warp: &mut Warp, u: &mut User, last_ms: i64) -> i64 {
     let cfg = &ctx.model.cfg;
     // A start a second or more past the end is never written, nor is anything
     // after it (every later candidate is later still): skip the rejection
@@ -358,7 +362,7 @@ fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
     let mut t = last_ms;
     for _ in 0..10_000 {
         let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
-        let cand_s = super::calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
+        let cand_s = warp.warp(t.div_euclid(1000) + gap.max(1));
         let cand = cand_s * 1000 + t.rem_euclid(1000);
         if cand >= never {
             return cand.max(last_ms + 1000);
