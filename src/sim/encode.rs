@@ -290,12 +290,48 @@ impl Tables {
     /// The user's cached fields (see [`UserDigits`]).
     pub fn user_digits(id: i64, registration_ms: i64) -> UserDigits {
         let mut d = [0u8; 40];
+        // The usual case (done for every user at start-up) in fixed-size
+        // moves: an id of at most 10 digits, a 13-digit registration.
+        const REG: &[u8; 16] = b",\"registration\":";
+        const ID_MAX: i64 = 10_000_000_000;
+        if (0..ID_MAX).contains(&id)
+            && (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms)
+        {
+            let mut n = id as u64;
+            let (mut len, mut p) = (1, 10);
+            while len < 10 && n >= p {
+                len += 1;
+                p *= 10;
+            }
+            let mut i = len;
+            while n >= 100 {
+                i -= 2;
+                let k = (n % 100) as usize * 2;
+                d[i..i + 2].copy_from_slice(&PAIRS[k..k + 2]);
+                n /= 100;
+            }
+            if n >= 10 {
+                let k = n as usize * 2;
+                d[..2].copy_from_slice(&PAIRS[k..k + 2]);
+            } else {
+                d[0] = b'0' + n as u8;
+            }
+            d[len..len + 16].copy_from_slice(REG);
+            digits13(registration_ms as u64, &mut d[len + 16..len + 29]);
+            d[39] = (len + 29) as u8;
+            return d;
+        }
         let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let parts: [&[u8]; 3] = [
-            a.format(id).as_bytes(),
-            b",\"registration\":",
-            b.format(registration_ms).as_bytes(),
-        ];
+        // Registrations are 13-digit epoch milliseconds but in odd cases:
+        // the fixed-width formatter then (called for every user at start-up).
+        let mut r13 = [0u8; 13];
+        let reg: &[u8] = if (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms) {
+            digits13(registration_ms as u64, &mut r13);
+            &r13
+        } else {
+            b.format(registration_ms).as_bytes()
+        };
+        let parts: [&[u8]; 3] = [a.format(id).as_bytes(), b",\"registration\":", reg];
         let n: usize = parts.iter().map(|p| p.len()).sum();
         if n < d.len() {
             d[d.len() - 1] = n as u8;
@@ -381,7 +417,13 @@ fn copy_between(bufs: &mut [Vec<u8>], from: usize, src: std::ops::Range<usize>, 
     }
 }
 
+/// `v` as a JSON string. Most catalogue strings need no escape: quoted as
+/// they are, which is what serde_json writes for them (it escapes `"`, `\`
+/// and control characters only), without its buffer growing several times.
 fn js(v: &str) -> Vec<u8> {
+    if !v.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+        return [b"\"", v.as_bytes(), b"\""].concat();
+    }
     // Writing a str into a Vec cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -515,9 +557,10 @@ impl Tables {
         }
         for song in &catalog.songs {
             let (a, s) = (js(&song.artist), js(&song.title));
-            let mut d = Vec::new();
+            let mut d = Vec::with_capacity(24);
             float(&mut d, song.duration);
-            let mut f = vec![b','];
+            let mut f = Vec::with_capacity(a.len() + s.len() + d.len() + 32);
+            f.push(b',');
             kv(&mut f, "artist", &a);
             f.push(b',');
             kv(&mut f, "song", &s);
@@ -535,16 +578,11 @@ impl Tables {
         }
         t.last_j = catalog.surnames.iter().map(|s| js(s)).collect();
         for l in &t.last_j {
-            let mut v = b",\"lastName\":".to_vec();
-            v.extend_from_slice(l);
-            t.last_kv.push(v);
+            t.last_kv.push([b",\"lastName\":", &l[..]].concat());
         }
         for (f, g) in t.first_j.iter().zip(&t.gender_j) {
-            let mut v = b",\"firstName\":".to_vec();
-            v.extend_from_slice(f);
-            v.extend_from_slice(b",\"gender\":");
-            v.extend_from_slice(g);
-            t.first_kv.push(v);
+            t.first_kv
+                .push([b",\"firstName\":", &f[..], b",\"gender\":", g].concat());
         }
         if let Some(tag) = tag {
             t.tag.extend_from_slice(b",\"tag\":");
@@ -1039,10 +1077,43 @@ mod tests {
     }
 
     #[test]
+    fn js_is_serde_jsons_string() {
+        for v in [
+            "",
+            "Abbott Sound",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{1}\u{1f}\u{7f}",
+            "Zoë – ☃",
+        ] {
+            assert_eq!(js(v), serde_json::to_vec(v).unwrap(), "{v:?}");
+        }
+    }
+
+    #[test]
     fn user_digits_hold_the_id_and_registration() {
         let d = Tables::user_digits(42, 1_793_577_600_000);
         let n = d[39] as usize;
         assert_eq!(&d[..n], b"42,\"registration\":1793577600000");
+        let d = Tables::user_digits(7, 999_999_999_999);
+        let n = d[39] as usize;
+        assert_eq!(&d[..n], b"7,\"registration\":999999999999");
+        // Ids up to 10 digits, and longer (then not cached: length 0).
+        let regs = [1_000_000_000_000, 1_793_577_600_123, 9_999_999_999_999];
+        let ids = (0..24).scan(0i64, |id, _| {
+            *id = *id * 3 + 1;
+            Some(*id)
+        });
+        for id in ids.chain([0, 9, 10, 99, 100, 9_999_999_999, 10_000_000_000]) {
+            for r in regs {
+                let d = Tables::user_digits(id, r);
+                let want = format!("{id},\"registration\":{r}");
+                let n = if want.len() < 40 { want.len() } else { 0 };
+                assert_eq!(d[39] as usize, n, "{id}");
+                assert_eq!(&d[..n], &want.as_bytes()[..n], "{id}");
+            }
+        }
         // Too long to cache: length 0, formatted per event instead.
         assert_eq!(Tables::user_digits(i64::MAX, i64::MIN)[39], 0);
     }

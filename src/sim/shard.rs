@@ -359,11 +359,14 @@ fn next_session_start(ctx: &Ctx, warp: &mut Warp, u: &mut User, last_ms: i64) ->
     // draws. The user's random stream differs afterwards, but it is not used
     // again, so the output is the same.
     let never = ctx.opts.end_ms.saturating_add(1000);
-    let mut t = last_ms;
+    // Candidates keep the millisecond of `last_ms`: the loop counts in
+    // seconds (`t_s`), which orders them as their times would.
+    let ms = last_ms.rem_euclid(1000);
+    let mut t_s = last_ms.div_euclid(1000);
     for _ in 0..10_000 {
         let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
-        let cand_s = warp.warp(t.div_euclid(1000) + gap.max(1));
-        let cand = cand_s * 1000 + t.rem_euclid(1000);
+        let cand_s = warp.warp(t_s + gap.max(1));
+        let cand = cand_s * 1000 + ms;
         if cand >= never {
             return cand.max(last_ms + 1000);
         }
@@ -376,7 +379,7 @@ fn next_session_start(ctx: &Ctx, warp: &mut Warp, u: &mut User, last_ms: i64) ->
         if u.rng.random::<f64>() >= reject {
             return cand.max(last_ms + 1000);
         }
-        t = cand.max(t + 1000);
+        t_s = cand_s.max(t_s + 1);
     }
-    t.max(last_ms + 1000)
+    (t_s * 1000 + ms).max(last_ms + 1000)
 }
