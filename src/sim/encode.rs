@@ -204,19 +204,34 @@ pub struct Digits<'a> {
 }
 
 /// Appends the first `n` bytes of `window`. With `n` at most `N` (and the
-/// window that long) it copies `N` bytes and cuts the excess: a fixed-size
+/// window that long) it copies `N` bytes and counts only `n`: a fixed-size
 /// copy is inlined, where one of the exact length calls `memcpy` (three
-/// calls an event saved, for the head, the session id and the user's id).
+/// calls an event saved, for the head, the session id and the user's id),
+/// and without a capacity check (the line's room is reserved once).
+///
+/// # Safety
+///
+/// `b` has at least `N` bytes of spare capacity (the line writers reserve
+/// [`Tables::room`], which counts [`WIN`] >= `N` bytes of slack).
 #[inline(always)]
-fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
+unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
     if n <= N && window.len() >= N {
-        let start = b.len();
-        b.extend_from_slice(&window[..N]);
-        b.truncate(start + n);
+        let len = b.len();
+        debug_assert!(b.capacity() - len >= N);
+        // SAFETY: `window` has `N` bytes and is not `b` (borrowed shared
+        // while `b` is borrowed mutably); `b` has room for `N` more (the
+        // caller's promise); only the first `n <= N` are counted.
+        unsafe {
+            std::ptr::copy_nonoverlapping(window.as_ptr(), b.as_mut_ptr().add(len), N);
+            b.set_len(len + n);
+        }
     } else {
         b.extend_from_slice(&window[..n.min(window.len())]);
     }
 }
+
+/// `,"userId":`, copied with [`put_window`].
+const USER_ID: &[u8; 10] = b",\"userId\":";
 
 /// A fragment of [`Tables::hot`]: `hot[at..at + len]`.
 #[derive(Debug, Clone, Copy)]
@@ -739,9 +754,12 @@ impl Tables {
         let b = &mut bufs[pv];
         b.reserve(self.room);
         let start = b.len();
-        put_window::<32>(b, d.head, d.head_len);
+        // SAFETY: `room` reserved just above.
+        unsafe {
+            put_window::<32>(b, d.head, d.head_len);
+            put_window::<16>(b, d.sid, d.sid_len);
+        }
         let head = start + 1;
-        put_window::<16>(b, d.sid, d.sid_len);
         let head_end = b.len();
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(b, self.hot_pv_pre[e.state]) };
@@ -751,8 +769,11 @@ impl Tables {
         if let Some(u) = &e.user {
             let n = u.digits[u.digits.len() - 1] as usize;
             if n > 0 {
-                b.extend_from_slice(b",\"userId\":");
-                put_window::<40>(b, u.digits, n);
+                // SAFETY: `room` reserved at the start of the line.
+                unsafe {
+                    put_window::<10>(b, USER_ID, USER_ID.len());
+                    put_window::<40>(b, u.digits, n);
+                }
             } else {
                 b.extend_from_slice(b",\"userId\":");
                 int(b, u.id);
@@ -820,12 +841,19 @@ impl Tables {
         // The line is at most the page view's `room` plus the song, head and
         // state fields (less than another `room`).
         l.reserve(2 * self.room);
-        l.push(b'{');
+        // `{` and the song's fields: the fragment starts with a comma,
+        // replaced; then `,` and the head, whose `{` is replaced.
+        let start = l.len();
         // SAFETY: `room` reserved above.
-        unsafe { put_frag(l, &self.hot, song.at as usize + 1, song.len as usize - 1) };
-        l.push(b',');
-        put_window::<32>(l, &d.head[1..], d.head_len - 1);
-        put_window::<16>(l, d.sid, d.sid_len);
+        unsafe { self.put_hot(l, song) };
+        l[start] = b'{';
+        let head = l.len();
+        // SAFETY: as above.
+        unsafe {
+            put_window::<32>(l, d.head, d.head_len);
+            put_window::<16>(l, d.sid, d.sid_len);
+        }
+        l[head] = b',';
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(l, self.hot_auth_level_pre[state]) };
         match pv {
@@ -1123,8 +1151,12 @@ mod tests {
         let window = *b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
         for n in 0..=window.len() {
             let mut b = b"<".to_vec();
-            put_window::<16>(&mut b, &window, n);
-            put_window::<32>(&mut b, &window, n);
+            b.reserve(2 * window.len());
+            // SAFETY: reserved above.
+            unsafe {
+                put_window::<16>(&mut b, &window, n);
+                put_window::<32>(&mut b, &window, n);
+            }
             let mut want = b"<".to_vec();
             want.extend_from_slice(&window[..n]);
             want.extend_from_slice(&window[..n]);
@@ -1132,7 +1164,8 @@ mod tests {
         }
         // A window shorter than N: an exact copy.
         let mut b = vec![];
-        put_window::<32>(&mut b, b"abc", 2);
+        // SAFETY: this copy does not rely on the capacity.
+        unsafe { put_window::<32>(&mut b, b"abc", 2) };
         assert_eq!(b, b"ab");
     }
 }
