@@ -230,6 +230,24 @@ unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
     }
 }
 
+/// Appends `src` without a capacity check (one `memcpy` still, for the
+/// fragments of any length: the device, the listen message's tail).
+///
+/// # Safety
+///
+/// `b` has at least `src.len()` bytes of spare capacity.
+#[inline(always)]
+unsafe fn put_bytes(b: &mut Vec<u8>, src: &[u8]) {
+    let len = b.len();
+    debug_assert!(b.capacity() - len >= src.len());
+    // SAFETY: `src` is not `b` (borrowed shared while `b` is borrowed
+    // mutably); `b` has room for it (the caller's promise).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), b.as_mut_ptr().add(len), src.len());
+        b.set_len(len + src.len());
+    }
+}
+
 /// `,"userId":`, copied with [`put_window`].
 const USER_ID: &[u8; 10] = b",\"userId\":";
 
@@ -387,21 +405,43 @@ pub fn digits13(n: u64, out: &mut [u8]) {
     pairs(lo, &mut out[5..13]);
 }
 
+/// The numbers below 1000: their digits, then their digit count in the
+/// last byte (copied as one 4-byte move, only the digits counted).
+const SMALL: [[u8; 4]; 1000] = {
+    let mut t = [[0u8; 4]; 1000];
+    let mut n = 0;
+    while n < 1000 {
+        let d = [(n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8];
+        let len = if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else {
+            3
+        };
+        let mut k = 0;
+        while k < len {
+            t[n][k] = b'0' + d[3 - len + k];
+            k += 1;
+        }
+        t[n][3] = len as u8;
+        n += 1;
+    }
+    t
+};
+
 /// Appends `n`: most are item numbers in a session, below 1000, written
-/// with two-digit table lookups instead of a general formatter.
-#[inline]
-fn small(b: &mut Vec<u8>, n: u32) {
-    if n < 10 {
-        b.push(b'0' + n as u8);
-    } else if n < 100 {
-        let i = n as usize * 2;
-        b.extend_from_slice(&PAIRS[i..i + 2]);
-    } else if n < 1000 {
-        let i = (n % 100) as usize * 2;
-        b.push(b'0' + (n / 100) as u8);
-        b.extend_from_slice(&PAIRS[i..i + 2]);
-    } else {
-        int(b, n as i64);
+/// by one table lookup and one move instead of a general formatter.
+///
+/// # Safety
+///
+/// `b` has at least 4 bytes of spare capacity.
+#[inline(always)]
+unsafe fn small(b: &mut Vec<u8>, n: u32) {
+    match SMALL.get(n as usize) {
+        // SAFETY: the caller's promise.
+        Some(d) => unsafe { put_window::<4>(b, d, d[3] as usize) },
+        None => int(b, n as i64),
     }
 }
 
@@ -764,8 +804,11 @@ impl Tables {
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(b, self.hot_pv_pre[e.state]) };
         let tail = b.len();
-        small(b, e.item);
-        self.device(b, e);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { small(b, e.item) };
+        let dev = self.device_of(e);
+        // SAFETY: `room` counts the longest device part.
+        unsafe { put_bytes(b, dev) };
         if let Some(u) = &e.user {
             let n = u.digits[u.digits.len() - 1] as usize;
             if n > 0 {
@@ -857,7 +900,9 @@ impl Tables {
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(l, self.hot_auth_level_pre[state]) };
         match pv {
-            Some(p) => l.extend_from_slice(&p[tail]),
+            // SAFETY: the tail is part of a page view line, shorter than
+            // the `room` left.
+            Some(p) => unsafe { put_bytes(l, &p[tail]) },
             None => l.extend_from_within(tail),
         }
         // SAFETY: `room` reserved at the start of the line.
@@ -940,9 +985,15 @@ impl Tables {
 
     #[inline]
     fn device(&self, buf: &mut Vec<u8>, e: &Ev) {
+        buf.extend_from_slice(self.device_of(e));
+    }
+
+    /// The event's device part, its leading comma included.
+    #[inline]
+    fn device_of(&self, e: &Ev) -> &[u8] {
         let i = e.location as usize * self.n_ua + e.user_agent as usize;
         let (a, b) = (self.device_off[i] as usize, self.device_off[i + 1] as usize);
-        buf.extend_from_slice(&self.device_bytes[a..b]);
+        &self.device_bytes[a..b]
     }
 
     #[inline]
@@ -1099,7 +1150,9 @@ mod tests {
         }
         for n in (0..2000).chain([9_999, 123_456, u32::MAX]) {
             let mut b = b"x".to_vec();
-            small(&mut b, n);
+            b.reserve(4);
+            // SAFETY: reserved above.
+            unsafe { small(&mut b, n) };
             assert_eq!(&b[1..], n.to_string().as_bytes(), "{n}");
         }
     }
