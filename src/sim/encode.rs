@@ -18,7 +18,7 @@
 //! small integer (`itemInSession`).
 
 use super::catalog::Catalog;
-use super::direct::Line;
+use super::direct::{EventLines, Line};
 use super::model::Model;
 use super::{Dialect, Stream};
 use crate::event::Table;
@@ -477,7 +477,11 @@ fn copy_between(bufs: &mut [Vec<u8>], from: usize, src: std::ops::Range<usize>, 
 /// and control characters only), without its buffer growing several times.
 fn js(v: &str) -> Vec<u8> {
     if !v.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
-        return [b"\"", v.as_bytes(), b"\""].concat();
+        let mut b = Vec::with_capacity(v.len() + 2);
+        b.push(b'"');
+        b.extend_from_slice(v.as_bytes());
+        b.push(b'"');
+        return b;
     }
     // Writing a str into a Vec cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
@@ -774,7 +778,7 @@ impl Tables {
         d: &Digits<'_>,
         bufs: &mut [Vec<u8>],
         routes: &[usize; 5],
-        lines: &mut Vec<Line>,
+        lines: &mut EventLines,
     ) {
         if self.dialect == Dialect::Single {
             let (i, stream) = (routes[4], Stream::Single);
@@ -919,7 +923,7 @@ impl Tables {
         e: &Ev<'_>,
         bufs: &mut [Vec<u8>],
         routes: &[usize; 5],
-        lines: &mut Vec<Line>,
+        lines: &mut EventLines,
         (head, tail): (std::ops::Range<usize>, std::ops::Range<usize>),
     ) {
         let pv = routes[Table::PageView.index()];
