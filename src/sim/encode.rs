@@ -135,7 +135,6 @@ pub struct Tables {
     status: Vec<i32>,
     success: Vec<bool>,
     status_change: Vec<bool>,
-    shows: Vec<bool>,
     // per location
     loc_a: Vec<Vec<u8>>,
     loc_b: Vec<Vec<u8>>,
@@ -519,7 +518,6 @@ impl Tables {
             status: vec![],
             success: vec![],
             status_change: vec![],
-            shows: vec![],
             loc_a: vec![],
             loc_b: vec![],
             loc_single: vec![],
@@ -581,7 +579,6 @@ impl Tables {
             t.status.push(st.status);
             t.success.push(st.auth == "Logged In");
             t.status_change.push(st.is_status_change);
-            t.shows.push(model.shows_details(&st.auth));
         }
         for loc in &catalog.locations {
             let mut a = Vec::new();
@@ -689,12 +686,6 @@ impl Tables {
             + max(&t.song_four)
             + t.end.len();
         t
-    }
-
-    /// Whether events in this state show the user's details.
-    #[inline]
-    pub fn shows(&self, state: usize) -> bool {
-        self.shows[state]
     }
 
     /// Appends the event's messages to the batch, the session id left as a hole

@@ -185,6 +185,13 @@ pub struct State {
     /// probability is above the bucket's start, where the search for a draw
     /// in the bucket may begin (see [`State::transition`]).
     pub guide: [u8; GUIDE],
+    /// The state's auth and level as ids ([`Ids::state_auth`],
+    /// [`Ids::state_level`]), and whether its auth shows the user's
+    /// details: the engine reads them per event from the state it already
+    /// has, rather than from three more tables.
+    pub auth_id: u16,
+    pub level_id: u16,
+    pub shows: bool,
     pub is_redirect: bool,
     pub is_next_song: bool,
     pub is_login: bool,
@@ -356,6 +363,9 @@ impl Model {
                     level: spec.level.clone(),
                     next: Vec::new(),
                     guide: [0; GUIDE],
+                    auth_id: 0,
+                    level_id: 0,
+                    shows: false,
                     is_redirect: (300..400).contains(&spec.status),
                     is_next_song: spec.page == "NextSong",
                     is_login: spec.page == "Login",
@@ -521,6 +531,11 @@ impl Model {
             )));
         }
         let ids = Ids::build(&cfg, &states, &show_details);
+        for (i, st) in states.iter_mut().enumerate() {
+            st.auth_id = ids.state_auth[i];
+            st.level_id = ids.state_level[i];
+            st.shows = show_details.get(&st.auth).copied().unwrap_or(false);
+        }
         Ok(Model {
             cfg,
             states,

@@ -298,7 +298,7 @@ impl<'a> Shard<'a> {
                 item: u.item,
                 location: u.location,
                 user_agent: u.user_agent,
-                user: ctx.tables.shows(si).then_some(UserRef {
+                user: state.shows.then_some(UserRef {
                     id,
                     first: u.first,
                     last: u.last,
@@ -311,8 +311,8 @@ impl<'a> Shard<'a> {
             batch.event(&ctx.tables, &ev, ordinal, u.serial, id);
         }
         // The user takes the auth and level of the state it is in.
-        u.auth = model.ids.state_auth[si];
-        u.level = model.ids.state_level[si];
+        u.auth = state.auth_id;
+        u.level = state.level_id;
         // The draw `u.rng.random::<f64>()` made of the same number.
         let next = state.transition(u.rng.next_u64());
         if let Some(s) = song {
