@@ -24,6 +24,10 @@ pub trait EventSink {
     fn failed(&self) -> bool {
         false
     }
+    /// The next event is likely to be user `ordinal`'s: its per-user state
+    /// here may be loaded into the cache ahead.
+    #[inline]
+    fn prefetch(&self, _ordinal: u32) {}
 }
 
 impl EventSink for Batch {
@@ -275,5 +279,9 @@ impl<L: Lines> EventSink for Direct<L> {
     #[inline]
     fn failed(&self) -> bool {
         self.error.is_some()
+    }
+    #[inline]
+    fn prefetch(&self, ordinal: u32) {
+        self.sessions.prefetch(ordinal);
     }
 }

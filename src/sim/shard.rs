@@ -242,6 +242,22 @@ impl<'a> Shard<'a> {
                 return false;
             }
             self.queue.pop();
+            // The next user's state and session slot are often not in the
+            // cache (100 k users' state is ~11 MB, an L2 is 2 MiB, and other
+            // processes share the caches): start loading them an event
+            // ahead. 1.3 % more instructions; 5-10 % less generating time
+            // in paired runs on the shared 2-vCPU machine.
+            if let Some(n) = self.queue.upcoming() {
+                if let Some(u) = self.users.get(n as usize) {
+                    let p = u as *const User as *const u8;
+                    // A `User` spans at most three cache lines: these bytes
+                    // are in each of them.
+                    for at in [0, 56, std::mem::size_of::<User>() - 1] {
+                        prefetch(p.wrapping_add(at));
+                    }
+                }
+                batch.prefetch((n as u64 * self.count + self.index) as u32);
+            }
             if local as usize == self.users.len() {
                 // An arrival: the user registers now and starts a session.
                 let ids = &self.ctx.model.ids;
@@ -347,6 +363,21 @@ impl<'a> Shard<'a> {
             }
         }
     }
+}
+
+/// Asks the CPU to load the cache line of `p` (a hint: no effect on the
+/// program's results).
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes no memory, whatever the
+    // address; SSE is part of x86_64.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// eventsim's next session start: last + exp(beta) + session gap, warped to the
