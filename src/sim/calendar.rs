@@ -8,10 +8,61 @@ const DAY: i64 = 86_400;
 /// Shifts a session start (epoch seconds) so that density is lowest near 03:00
 /// and highest near 15:00: `t + trunc(damping * 86400 * sin(2π (s - 10800) / 86400))`.
 pub fn daily_warp(t: i64, damping: f64) -> i64 {
-    let s = t.rem_euclid(DAY) as f64;
+    t + warp_shift(t.rem_euclid(DAY), damping)
+}
+
+/// The shift of [`daily_warp`] at second `s` of the day. `as` truncates
+/// toward zero as `trunc` does (without its call: SSE2 has no rounding
+/// instruction), saturating the same way.
+fn warp_shift(s: i64, damping: f64) -> i64 {
+    let s = s as f64;
     let shift =
         damping * DAY as f64 * (2.0 * std::f64::consts::PI * (s - 10_800.0) / DAY as f64).sin();
-    t + shift.trunc() as i64
+    shift as i64
+}
+
+/// [`daily_warp`] with its shifts kept per second of the day: the shift
+/// depends on nothing else, so each is computed once (the same `sin` of the
+/// same argument: the same bits) instead of at every session start.
+#[derive(Debug, Clone)]
+pub struct Warp {
+    damping: f64,
+    /// Per second of the day: its shift, or [`Warp::UNSET`] until first
+    /// needed. Empty when a shift might not fit an `i32` (a damping far
+    /// outside eventsim's 0..1): then every shift is computed.
+    shift: Vec<i32>,
+}
+
+impl Warp {
+    const UNSET: i32 = i32::MIN;
+
+    pub fn new(damping: f64) -> Warp {
+        // |shift| <= |damping| * DAY: below 2^31 - 1 it fits, never UNSET.
+        let fits = (damping * DAY as f64).abs() < 2e9;
+        Warp {
+            damping,
+            shift: if fits {
+                vec![Self::UNSET; DAY as usize]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// [`daily_warp`]`(t, damping)`.
+    #[inline]
+    pub fn warp(&mut self, t: i64) -> i64 {
+        let s = t.rem_euclid(DAY);
+        match self.shift.get_mut(s as usize) {
+            Some(v) if *v != Self::UNSET => t + *v as i64,
+            Some(v) => {
+                let d = warp_shift(s, self.damping);
+                *v = d as i32;
+                t + d
+            }
+            None => t + warp_shift(s, self.damping),
+        }
+    }
 }
 
 /// Off days: Saturday, Sunday, and observed US federal holidays.
@@ -237,6 +288,21 @@ mod tests {
                 weekend_rejection(x, 0.5, 180.0, 360.0),
                 "{x}"
             );
+        }
+    }
+
+    #[test]
+    fn warp_table_agrees_with_computation() {
+        for damping in [0.09375, 0.5, -0.3, 0.0, 1e5, f64::NAN] {
+            let mut w = Warp::new(damping);
+            for t in (-3 * DAY..3 * DAY)
+                .step_by(7)
+                .chain([i64::MIN / 4, 1 << 40])
+            {
+                // Twice: computed, then from the table.
+                assert_eq!(w.warp(t), daily_warp(t, damping), "{damping} {t}");
+                assert_eq!(w.warp(t), daily_warp(t, damping), "{damping} {t}");
+            }
         }
     }
 

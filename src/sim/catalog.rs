@@ -56,25 +56,34 @@ struct Draws {
     ua: Alias,
 }
 
+/// The most columns a built-in catalogue has.
+const MAX_COLS: usize = 6;
+
+/// The rows of a built-in catalogue: line number and the first
+/// [`MAX_COLS`] columns (in an array: no allocation per row).
 fn rows(
     file: &'static str,
     text: &'static str,
     ncols: usize,
-) -> impl Iterator<Item = Result<(usize, Vec<&'static str>), CatalogError>> {
+) -> impl Iterator<Item = Result<(usize, [&'static str; MAX_COLS]), CatalogError>> {
     text.lines().enumerate().filter_map(move |(i, l)| {
         let l = l.trim_end_matches('\r');
         if l.is_empty() || l.starts_with('#') {
             return None;
         }
-        let cols: Vec<&str> = l.split('\t').collect();
-        if cols.len() < ncols {
+        let mut cols = [""; MAX_COLS];
+        let mut n = 0;
+        for c in l.split('\t') {
+            if let Some(slot) = cols.get_mut(n) {
+                *slot = c;
+            }
+            n += 1;
+        }
+        if n < ncols {
             return Some(Err(CatalogError {
                 file: file.into(),
                 line: i + 1,
-                msg: format!(
-                    "expected {ncols} tab-separated columns, found {}",
-                    cols.len()
-                ),
+                msg: format!("expected {ncols} tab-separated columns, found {n}"),
             }));
         }
         Some(Ok((i + 1, cols)))

@@ -24,6 +24,10 @@ pub trait EventSink {
     fn failed(&self) -> bool {
         false
     }
+    /// The next event is likely to be user `ordinal`'s: its per-user state
+    /// here may be loaded into the cache ahead.
+    #[inline]
+    fn prefetch(&self, _ordinal: u32) {}
 }
 
 impl EventSink for Batch {
@@ -45,6 +49,53 @@ pub struct Line {
     pub buf: usize,
     pub start: usize,
     pub end: usize,
+}
+
+/// The lines of one event: at most four (page view, listen, auth, status
+/// change), kept in an array rather than a `Vec` (no capacity check per
+/// line, nothing to free).
+#[derive(Debug, Clone, Copy)]
+pub struct EventLines {
+    n: usize,
+    lines: [Line; 4],
+}
+
+impl Default for EventLines {
+    fn default() -> Self {
+        let none = Line {
+            stream: Stream::Single,
+            buf: 0,
+            start: 0,
+            end: 0,
+        };
+        EventLines {
+            n: 0,
+            lines: [none; 4],
+        }
+    }
+}
+
+impl EventLines {
+    #[inline]
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// Adds a line; an event has four at most (a fifth would be a bug, and
+    /// is dropped in release builds).
+    #[inline]
+    pub fn push(&mut self, l: Line) {
+        debug_assert!(self.n < self.lines.len());
+        if let Some(slot) = self.lines.get_mut(self.n) {
+            *slot = l;
+            self.n += 1;
+        }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[Line] {
+        &self.lines[..self.n.min(self.lines.len())]
+    }
 }
 
 /// Where the one-thread path appends lines.
@@ -136,7 +187,7 @@ pub struct Direct<L: Lines> {
     head: [u8; 40],
     head_len: usize,
     /// The event's messages.
-    msgs: Vec<Line>,
+    msgs: EventLines,
     pub stats: SimStats,
     progress: Option<Progress>,
     pub error: Option<SimError>,
@@ -156,7 +207,7 @@ impl<L: Lines> Direct<L> {
             ts: i64::MIN,
             head: [0; 40],
             head_len: 0,
-            msgs: Vec::with_capacity(4),
+            msgs: EventLines::default(),
             stats: SimStats::default(),
             progress,
             error: None,
@@ -208,12 +259,12 @@ impl<L: Lines> EventSink for Direct<L> {
         };
         self.msgs.clear();
         tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);
-        for l in &self.msgs {
+        for l in self.msgs.as_slice() {
             if let Stream::Topic(t) = l.stream {
                 self.stats.messages[t.index()] += 1;
             }
         }
-        if let Err(e) = self.lines.done(key, &self.msgs) {
+        if let Err(e) = self.lines.done(key, self.msgs.as_slice()) {
             self.error.get_or_insert(e);
         }
         self.stats.events += 1;
@@ -228,5 +279,9 @@ impl<L: Lines> EventSink for Direct<L> {
     #[inline]
     fn failed(&self) -> bool {
         self.error.is_some()
+    }
+    #[inline]
+    fn prefetch(&self, ordinal: u32) {
+        self.sessions.prefetch(ordinal);
     }
 }

@@ -18,7 +18,7 @@
 //! small integer (`itemInSession`).
 
 use super::catalog::Catalog;
-use super::direct::Line;
+use super::direct::{EventLines, Line};
 use super::model::Model;
 use super::{Dialect, Stream};
 use crate::event::Table;
@@ -135,7 +135,6 @@ pub struct Tables {
     status: Vec<i32>,
     success: Vec<bool>,
     status_change: Vec<bool>,
-    shows: Vec<bool>,
     // per location
     loc_a: Vec<Vec<u8>>,
     loc_b: Vec<Vec<u8>>,
@@ -204,19 +203,52 @@ pub struct Digits<'a> {
 }
 
 /// Appends the first `n` bytes of `window`. With `n` at most `N` (and the
-/// window that long) it copies `N` bytes and cuts the excess: a fixed-size
+/// window that long) it copies `N` bytes and counts only `n`: a fixed-size
 /// copy is inlined, where one of the exact length calls `memcpy` (three
-/// calls an event saved, for the head, the session id and the user's id).
+/// calls an event saved, for the head, the session id and the user's id),
+/// and without a capacity check (the line's room is reserved once).
+///
+/// # Safety
+///
+/// `b` has at least `N` bytes of spare capacity (the line writers reserve
+/// [`Tables::room`], which counts [`WIN`] >= `N` bytes of slack).
 #[inline(always)]
-fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
+unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
     if n <= N && window.len() >= N {
-        let start = b.len();
-        b.extend_from_slice(&window[..N]);
-        b.truncate(start + n);
+        let len = b.len();
+        debug_assert!(b.capacity() - len >= N);
+        // SAFETY: `window` has `N` bytes and is not `b` (borrowed shared
+        // while `b` is borrowed mutably); `b` has room for `N` more (the
+        // caller's promise); only the first `n <= N` are counted.
+        unsafe {
+            std::ptr::copy_nonoverlapping(window.as_ptr(), b.as_mut_ptr().add(len), N);
+            b.set_len(len + n);
+        }
     } else {
         b.extend_from_slice(&window[..n.min(window.len())]);
     }
 }
+
+/// Appends `src` without a capacity check (one `memcpy` still, for the
+/// fragments of any length: the device, the listen message's tail).
+///
+/// # Safety
+///
+/// `b` has at least `src.len()` bytes of spare capacity.
+#[inline(always)]
+unsafe fn put_bytes(b: &mut Vec<u8>, src: &[u8]) {
+    let len = b.len();
+    debug_assert!(b.capacity() - len >= src.len());
+    // SAFETY: `src` is not `b` (borrowed shared while `b` is borrowed
+    // mutably); `b` has room for it (the caller's promise).
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), b.as_mut_ptr().add(len), src.len());
+        b.set_len(len + src.len());
+    }
+}
+
+/// `,"userId":`, copied with [`put_window`].
+const USER_ID: &[u8; 10] = b",\"userId\":";
 
 /// A fragment of [`Tables::hot`]: `hot[at..at + len]`.
 #[derive(Debug, Clone, Copy)]
@@ -290,12 +322,48 @@ impl Tables {
     /// The user's cached fields (see [`UserDigits`]).
     pub fn user_digits(id: i64, registration_ms: i64) -> UserDigits {
         let mut d = [0u8; 40];
+        // The usual case (done for every user at start-up) in fixed-size
+        // moves: an id of at most 10 digits, a 13-digit registration.
+        const REG: &[u8; 16] = b",\"registration\":";
+        const ID_MAX: i64 = 10_000_000_000;
+        if (0..ID_MAX).contains(&id)
+            && (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms)
+        {
+            let mut n = id as u64;
+            let (mut len, mut p) = (1, 10);
+            while len < 10 && n >= p {
+                len += 1;
+                p *= 10;
+            }
+            let mut i = len;
+            while n >= 100 {
+                i -= 2;
+                let k = (n % 100) as usize * 2;
+                d[i..i + 2].copy_from_slice(&PAIRS[k..k + 2]);
+                n /= 100;
+            }
+            if n >= 10 {
+                let k = n as usize * 2;
+                d[..2].copy_from_slice(&PAIRS[k..k + 2]);
+            } else {
+                d[0] = b'0' + n as u8;
+            }
+            d[len..len + 16].copy_from_slice(REG);
+            digits13(registration_ms as u64, &mut d[len + 16..len + 29]);
+            d[39] = (len + 29) as u8;
+            return d;
+        }
         let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let parts: [&[u8]; 3] = [
-            a.format(id).as_bytes(),
-            b",\"registration\":",
-            b.format(registration_ms).as_bytes(),
-        ];
+        // Registrations are 13-digit epoch milliseconds but in odd cases:
+        // the fixed-width formatter then (called for every user at start-up).
+        let mut r13 = [0u8; 13];
+        let reg: &[u8] = if (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms) {
+            digits13(registration_ms as u64, &mut r13);
+            &r13
+        } else {
+            b.format(registration_ms).as_bytes()
+        };
+        let parts: [&[u8]; 3] = [a.format(id).as_bytes(), b",\"registration\":", reg];
         let n: usize = parts.iter().map(|p| p.len()).sum();
         if n < d.len() {
             d[d.len() - 1] = n as u8;
@@ -336,21 +404,43 @@ pub fn digits13(n: u64, out: &mut [u8]) {
     pairs(lo, &mut out[5..13]);
 }
 
+/// The numbers below 1000: their digits, then their digit count in the
+/// last byte (copied as one 4-byte move, only the digits counted).
+const SMALL: [[u8; 4]; 1000] = {
+    let mut t = [[0u8; 4]; 1000];
+    let mut n = 0;
+    while n < 1000 {
+        let d = [(n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8];
+        let len = if n < 10 {
+            1
+        } else if n < 100 {
+            2
+        } else {
+            3
+        };
+        let mut k = 0;
+        while k < len {
+            t[n][k] = b'0' + d[3 - len + k];
+            k += 1;
+        }
+        t[n][3] = len as u8;
+        n += 1;
+    }
+    t
+};
+
 /// Appends `n`: most are item numbers in a session, below 1000, written
-/// with two-digit table lookups instead of a general formatter.
-#[inline]
-fn small(b: &mut Vec<u8>, n: u32) {
-    if n < 10 {
-        b.push(b'0' + n as u8);
-    } else if n < 100 {
-        let i = n as usize * 2;
-        b.extend_from_slice(&PAIRS[i..i + 2]);
-    } else if n < 1000 {
-        let i = (n % 100) as usize * 2;
-        b.push(b'0' + (n / 100) as u8);
-        b.extend_from_slice(&PAIRS[i..i + 2]);
-    } else {
-        int(b, n as i64);
+/// by one table lookup and one move instead of a general formatter.
+///
+/// # Safety
+///
+/// `b` has at least 4 bytes of spare capacity.
+#[inline(always)]
+unsafe fn small(b: &mut Vec<u8>, n: u32) {
+    match SMALL.get(n as usize) {
+        // SAFETY: the caller's promise.
+        Some(d) => unsafe { put_window::<4>(b, d, d[3] as usize) },
+        None => int(b, n as i64),
     }
 }
 
@@ -381,7 +471,17 @@ fn copy_between(bufs: &mut [Vec<u8>], from: usize, src: std::ops::Range<usize>, 
     }
 }
 
+/// `v` as a JSON string. Most catalogue strings need no escape: quoted as
+/// they are, which is what serde_json writes for them (it escapes `"`, `\`
+/// and control characters only), without its buffer growing several times.
 fn js(v: &str) -> Vec<u8> {
+    if !v.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+        let mut b = Vec::with_capacity(v.len() + 2);
+        b.push(b'"');
+        b.extend_from_slice(v.as_bytes());
+        b.push(b'"');
+        return b;
+    }
     // Writing a str into a Vec cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -418,7 +518,6 @@ impl Tables {
             status: vec![],
             success: vec![],
             status_change: vec![],
-            shows: vec![],
             loc_a: vec![],
             loc_b: vec![],
             loc_single: vec![],
@@ -480,7 +579,6 @@ impl Tables {
             t.status.push(st.status);
             t.success.push(st.auth == "Logged In");
             t.status_change.push(st.is_status_change);
-            t.shows.push(model.shows_details(&st.auth));
         }
         for loc in &catalog.locations {
             let mut a = Vec::new();
@@ -515,9 +613,10 @@ impl Tables {
         }
         for song in &catalog.songs {
             let (a, s) = (js(&song.artist), js(&song.title));
-            let mut d = Vec::new();
+            let mut d = Vec::with_capacity(24);
             float(&mut d, song.duration);
-            let mut f = vec![b','];
+            let mut f = Vec::with_capacity(a.len() + s.len() + d.len() + 32);
+            f.push(b',');
             kv(&mut f, "artist", &a);
             f.push(b',');
             kv(&mut f, "song", &s);
@@ -535,16 +634,11 @@ impl Tables {
         }
         t.last_j = catalog.surnames.iter().map(|s| js(s)).collect();
         for l in &t.last_j {
-            let mut v = b",\"lastName\":".to_vec();
-            v.extend_from_slice(l);
-            t.last_kv.push(v);
+            t.last_kv.push([b",\"lastName\":", &l[..]].concat());
         }
         for (f, g) in t.first_j.iter().zip(&t.gender_j) {
-            let mut v = b",\"firstName\":".to_vec();
-            v.extend_from_slice(f);
-            v.extend_from_slice(b",\"gender\":");
-            v.extend_from_slice(g);
-            t.first_kv.push(v);
+            t.first_kv
+                .push([b",\"firstName\":", &f[..], b",\"gender\":", g].concat());
         }
         if let Some(tag) = tag {
             t.tag.extend_from_slice(b",\"tag\":");
@@ -592,12 +686,6 @@ impl Tables {
             + max(&t.song_four)
             + t.end.len();
         t
-    }
-
-    /// Whether events in this state show the user's details.
-    #[inline]
-    pub fn shows(&self, state: usize) -> bool {
-        self.shows[state]
     }
 
     /// Appends the event's messages to the batch, the session id left as a hole
@@ -681,7 +769,7 @@ impl Tables {
         d: &Digits<'_>,
         bufs: &mut [Vec<u8>],
         routes: &[usize; 5],
-        lines: &mut Vec<Line>,
+        lines: &mut EventLines,
     ) {
         if self.dialect == Dialect::Single {
             let (i, stream) = (routes[4], Stream::Single);
@@ -701,20 +789,29 @@ impl Tables {
         let b = &mut bufs[pv];
         b.reserve(self.room);
         let start = b.len();
-        put_window::<32>(b, d.head, d.head_len);
+        // SAFETY: `room` reserved just above.
+        unsafe {
+            put_window::<32>(b, d.head, d.head_len);
+            put_window::<16>(b, d.sid, d.sid_len);
+        }
         let head = start + 1;
-        put_window::<16>(b, d.sid, d.sid_len);
         let head_end = b.len();
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(b, self.hot_pv_pre[e.state]) };
         let tail = b.len();
-        small(b, e.item);
-        self.device(b, e);
+        // SAFETY: `room` reserved at the start of the line.
+        unsafe { small(b, e.item) };
+        let dev = self.device_of(e);
+        // SAFETY: `room` counts the longest device part.
+        unsafe { put_bytes(b, dev) };
         if let Some(u) = &e.user {
             let n = u.digits[u.digits.len() - 1] as usize;
             if n > 0 {
-                b.extend_from_slice(b",\"userId\":");
-                put_window::<40>(b, u.digits, n);
+                // SAFETY: `room` reserved at the start of the line.
+                unsafe {
+                    put_window::<10>(b, USER_ID, USER_ID.len());
+                    put_window::<40>(b, u.digits, n);
+                }
             } else {
                 b.extend_from_slice(b",\"userId\":");
                 int(b, u.id);
@@ -782,16 +879,25 @@ impl Tables {
         // The line is at most the page view's `room` plus the song, head and
         // state fields (less than another `room`).
         l.reserve(2 * self.room);
-        l.push(b'{');
+        // `{` and the song's fields: the fragment starts with a comma,
+        // replaced; then `,` and the head, whose `{` is replaced.
+        let start = l.len();
         // SAFETY: `room` reserved above.
-        unsafe { put_frag(l, &self.hot, song.at as usize + 1, song.len as usize - 1) };
-        l.push(b',');
-        put_window::<32>(l, &d.head[1..], d.head_len - 1);
-        put_window::<16>(l, d.sid, d.sid_len);
+        unsafe { self.put_hot(l, song) };
+        l[start] = b'{';
+        let head = l.len();
+        // SAFETY: as above.
+        unsafe {
+            put_window::<32>(l, d.head, d.head_len);
+            put_window::<16>(l, d.sid, d.sid_len);
+        }
+        l[head] = b',';
         // SAFETY: `room` reserved at the start of the line.
         unsafe { self.put_hot(l, self.hot_auth_level_pre[state]) };
         match pv {
-            Some(p) => l.extend_from_slice(&p[tail]),
+            // SAFETY: the tail is part of a page view line, shorter than
+            // the `room` left.
+            Some(p) => unsafe { put_bytes(l, &p[tail]) },
             None => l.extend_from_within(tail),
         }
         // SAFETY: `room` reserved at the start of the line.
@@ -808,7 +914,7 @@ impl Tables {
         e: &Ev<'_>,
         bufs: &mut [Vec<u8>],
         routes: &[usize; 5],
-        lines: &mut Vec<Line>,
+        lines: &mut EventLines,
         (head, tail): (std::ops::Range<usize>, std::ops::Range<usize>),
     ) {
         let pv = routes[Table::PageView.index()];
@@ -874,9 +980,15 @@ impl Tables {
 
     #[inline]
     fn device(&self, buf: &mut Vec<u8>, e: &Ev) {
+        buf.extend_from_slice(self.device_of(e));
+    }
+
+    /// The event's device part, its leading comma included.
+    #[inline]
+    fn device_of(&self, e: &Ev) -> &[u8] {
         let i = e.location as usize * self.n_ua + e.user_agent as usize;
         let (a, b) = (self.device_off[i] as usize, self.device_off[i + 1] as usize);
-        buf.extend_from_slice(&self.device_bytes[a..b]);
+        &self.device_bytes[a..b]
     }
 
     #[inline]
@@ -1033,8 +1145,25 @@ mod tests {
         }
         for n in (0..2000).chain([9_999, 123_456, u32::MAX]) {
             let mut b = b"x".to_vec();
-            small(&mut b, n);
+            b.reserve(4);
+            // SAFETY: reserved above.
+            unsafe { small(&mut b, n) };
             assert_eq!(&b[1..], n.to_string().as_bytes(), "{n}");
+        }
+    }
+
+    #[test]
+    fn js_is_serde_jsons_string() {
+        for v in [
+            "",
+            "Abbott Sound",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{1}\u{1f}\u{7f}",
+            "Zoë – ☃",
+        ] {
+            assert_eq!(js(v), serde_json::to_vec(v).unwrap(), "{v:?}");
         }
     }
 
@@ -1043,6 +1172,24 @@ mod tests {
         let d = Tables::user_digits(42, 1_793_577_600_000);
         let n = d[39] as usize;
         assert_eq!(&d[..n], b"42,\"registration\":1793577600000");
+        let d = Tables::user_digits(7, 999_999_999_999);
+        let n = d[39] as usize;
+        assert_eq!(&d[..n], b"7,\"registration\":999999999999");
+        // Ids up to 10 digits, and longer (then not cached: length 0).
+        let regs = [1_000_000_000_000, 1_793_577_600_123, 9_999_999_999_999];
+        let ids = (0..24).scan(0i64, |id, _| {
+            *id = *id * 3 + 1;
+            Some(*id)
+        });
+        for id in ids.chain([0, 9, 10, 99, 100, 9_999_999_999, 10_000_000_000]) {
+            for r in regs {
+                let d = Tables::user_digits(id, r);
+                let want = format!("{id},\"registration\":{r}");
+                let n = if want.len() < 40 { want.len() } else { 0 };
+                assert_eq!(d[39] as usize, n, "{id}");
+                assert_eq!(&d[..n], &want.as_bytes()[..n], "{id}");
+            }
+        }
         // Too long to cache: length 0, formatted per event instead.
         assert_eq!(Tables::user_digits(i64::MAX, i64::MIN)[39], 0);
     }
@@ -1052,8 +1199,12 @@ mod tests {
         let window = *b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
         for n in 0..=window.len() {
             let mut b = b"<".to_vec();
-            put_window::<16>(&mut b, &window, n);
-            put_window::<32>(&mut b, &window, n);
+            b.reserve(2 * window.len());
+            // SAFETY: reserved above.
+            unsafe {
+                put_window::<16>(&mut b, &window, n);
+                put_window::<32>(&mut b, &window, n);
+            }
             let mut want = b"<".to_vec();
             want.extend_from_slice(&window[..n]);
             want.extend_from_slice(&window[..n]);
@@ -1061,7 +1212,8 @@ mod tests {
         }
         // A window shorter than N: an exact copy.
         let mut b = vec![];
-        put_window::<32>(&mut b, b"abc", 2);
+        // SAFETY: this copy does not rely on the capacity.
+        unsafe { put_window::<32>(&mut b, b"abc", 2) };
         assert_eq!(b, b"ab");
     }
 }

@@ -46,6 +46,14 @@ impl SessionIds {
     pub fn count(&self) -> u64 {
         (self.next - 1) as u64
     }
+
+    /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
+    #[inline]
+    pub fn prefetch(&self, ordinal: u32) {
+        if let Some(s) = self.slots.get(ordinal as usize) {
+            super::shard::prefetch(s as *const _ as *const u8);
+        }
+    }
 }
 
 /// [`SessionIds`] for the one-thread path, which writes the ids: each user's
@@ -93,6 +101,14 @@ impl SessionDigits {
     /// Sessions given an id so far.
     pub fn count(&self) -> u64 {
         (self.next - 1) as u64
+    }
+
+    /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
+    #[inline]
+    pub fn prefetch(&self, ordinal: u32) {
+        if let Some(s) = self.slots.get(ordinal as usize) {
+            super::shard::prefetch(s as *const _ as *const u8);
+        }
     }
 }
 

@@ -184,7 +184,14 @@ pub struct State {
     /// Per [`GUIDE`]th of [0, 1): the first transition whose cumulative
     /// probability is above the bucket's start, where the search for a draw
     /// in the bucket may begin (see [`State::transition`]).
-    pub guide: Vec<u8>,
+    pub guide: [u8; GUIDE],
+    /// The state's auth and level as ids ([`Ids::state_auth`],
+    /// [`Ids::state_level`]), and whether its auth shows the user's
+    /// details: the engine reads them per event from the state it already
+    /// has, rather than from three more tables.
+    pub auth_id: u16,
+    pub level_id: u16,
+    pub shows: bool,
     pub is_redirect: bool,
     pub is_next_song: bool,
     pub is_login: bool,
@@ -195,17 +202,20 @@ pub struct State {
 pub const GUIDE: usize = 32;
 
 impl State {
-    /// The transition taken with the uniform draw `x` in [0, 1): the first
-    /// whose cumulative probability is above `x`; None ends the session. The
-    /// guide table skips the transitions that cannot match (all those of a
-    /// bucket's start or below), so the answer is that of a scan from the
-    /// first, in fewer steps.
+    /// The transition taken with the uniform draw `x` in [0, 1) made from
+    /// the random number `r` as `rand` makes an `f64` (`(r >> 11) * 2^-53`):
+    /// the first whose cumulative probability is above `x`; None ends the
+    /// session. The guide table skips the transitions that cannot match (all
+    /// those of a bucket's start or below), so the answer is that of a scan
+    /// from the first, in fewer steps.
     #[inline]
-    pub fn transition(&self, x: f64) -> Option<usize> {
-        // GUIDE is a power of two: x * GUIDE is exact, and its floor is the
-        // bucket whose start is at or below x.
-        let j = ((x * GUIDE as f64) as usize).min(GUIDE - 1);
-        let from = self.guide.get(j).map_or(0, |&g| g as usize);
+    pub fn transition(&self, r: u64) -> Option<usize> {
+        let x = (r >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        // The bucket whose start is at or below x: floor(x * GUIDE), with
+        // GUIDE = 2^5, is the top five bits of r (exact, and without a
+        // float-to-integer conversion).
+        const _: () = assert!(GUIDE == 1 << 5);
+        let from = self.guide[(r >> 59) as usize] as usize;
         self.next
             .get(from..)
             .unwrap_or(&[])
@@ -352,7 +362,10 @@ impl Model {
                     auth: spec.auth.clone(),
                     level: spec.level.clone(),
                     next: Vec::new(),
-                    guide: Vec::new(),
+                    guide: [0; GUIDE],
+                    auth_id: 0,
+                    level_id: 0,
+                    shows: false,
                     is_redirect: (300..400).contains(&spec.status),
                     is_next_song: spec.page == "NextSong",
                     is_login: spec.page == "Login",
@@ -387,12 +400,10 @@ impl Model {
             }
         }
         for st in &mut states {
-            st.guide = (0..GUIDE)
-                .map(|j| {
-                    let lo = j as f64 / GUIDE as f64;
-                    st.next.partition_point(|(c, _)| *c <= lo).min(255) as u8
-                })
-                .collect();
+            st.guide = std::array::from_fn(|j| {
+                let lo = j as f64 / GUIDE as f64;
+                st.next.partition_point(|(c, _)| *c <= lo).min(255) as u8
+            });
         }
         let mut new_session: HashMap<(String, String), Vec<(f64, usize)>> = HashMap::new();
         for (i, ns) in cfg.new_session.iter().enumerate() {
@@ -520,6 +531,11 @@ impl Model {
             )));
         }
         let ids = Ids::build(&cfg, &states, &show_details);
+        for (i, st) in states.iter_mut().enumerate() {
+            st.auth_id = ids.state_auth[i];
+            st.level_id = ids.state_level[i];
+            st.shows = show_details.get(&st.auth).copied().unwrap_or(false);
+        }
         Ok(Model {
             cfg,
             states,
@@ -557,6 +573,40 @@ mod tests {
     fn builtin_compiles() {
         let m = Model::compile(EventsimConfig::builtin()).unwrap();
         assert!(m.states.iter().any(|s| s.is_next_song));
+    }
+
+    /// An `RngCore` that returns one number: what `rand` makes of it.
+    struct Fixed(u64);
+
+    impl rand::RngCore for Fixed {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            rand::rand_core::impls::fill_bytes_via_next(self, dst)
+        }
+    }
+
+    #[test]
+    fn transition_is_a_scan_with_rands_f64() {
+        use rand::{Rng, RngCore, SeedableRng};
+        let m = Model::compile(EventsimConfig::builtin()).unwrap();
+        let mut rng = rand_xoshiro::SplitMix64::seed_from_u64(11);
+        for st in &m.states {
+            for k in 0..2000u64 {
+                // The edges of the guide's buckets, then random numbers.
+                let r = match k {
+                    0..64 => ((k / 2) << 59) | ((k % 2) * ((1 << 59) - 1)),
+                    _ => rng.next_u64(),
+                };
+                let x: f64 = Fixed(r).random();
+                let want = st.next.iter().find(|(c, _)| x < *c).map(|n| n.1);
+                assert_eq!(st.transition(r), want, "{r:#x}");
+            }
+        }
     }
 
     #[test]

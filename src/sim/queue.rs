@@ -121,6 +121,20 @@ impl TimeQueue {
         self.pos += 1;
     }
 
+    /// A guess at the item [`peek`](Self::peek) will return next, without
+    /// moving: the next of the current second, else the first in the
+    /// next second's list (whose order is not sorted yet). For prefetching.
+    #[inline]
+    pub fn upcoming(&self) -> Option<u32> {
+        match self.current.get(self.pos) {
+            Some(&o) => Some(o),
+            None => {
+                let h = self.head[Self::slot(self.cur + 1)];
+                (h != NIL).then_some(h)
+            }
+        }
+    }
+
     #[inline]
     fn ring_push(&mut self, s: i64, ordinal: u32) {
         let i = Self::slot(s);

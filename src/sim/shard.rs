@@ -10,8 +10,9 @@
 //! Memory is per user (~110 bytes of state, 40 of them the pre-formatted id
 //! and registration), never per event.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 
+use super::calendar::Warp;
 use super::direct::EventSink;
 use super::encode::{Ev, Tables, UserDigits, UserRef};
 use super::queue::TimeQueue;
@@ -102,6 +103,8 @@ pub struct Shard<'a> {
     /// (ordinal / count: the same order as ordinals, and dense).
     queue: TimeQueue,
     arrivals: Arrivals,
+    /// The daily warp of session starts, its shifts computed once each.
+    warp: Warp,
     pub stats: ShardStats,
 }
 
@@ -123,6 +126,7 @@ impl<'a> Shard<'a> {
                 growth: o.growth_rate,
                 end_ms: o.end_ms,
             },
+            warp: Warp::new(ctx.model.cfg.damping),
             stats: ShardStats::default(),
         };
         let mut ordinal = index;
@@ -206,7 +210,7 @@ impl<'a> Shard<'a> {
         let gap = self.ctx.model.cfg.session_gap;
         let lookback = rng::exp(&mut u.rng, u.beta as f64) + gap;
         let from = self.ctx.opts.start_ms - (lookback as i64) * 1000;
-        let mut t = next_session_start(self.ctx, &mut u, from);
+        let mut t = next_session_start(self.ctx, &mut self.warp, &mut u, from);
         self.users.push(u);
         let local = self.users.len() - 1;
         // The look-back runs here, user by user, rather than through the
@@ -238,6 +242,22 @@ impl<'a> Shard<'a> {
                 return false;
             }
             self.queue.pop();
+            // The next user's state and session slot are often not in the
+            // cache (100 k users' state is ~11 MB, an L2 is 2 MiB, and other
+            // processes share the caches): start loading them an event
+            // ahead. 1.3 % more instructions; 5-10 % less generating time
+            // in paired runs on the shared 2-vCPU machine.
+            if let Some(n) = self.queue.upcoming() {
+                if let Some(u) = self.users.get(n as usize) {
+                    let p = u as *const User as *const u8;
+                    // A `User` spans at most three cache lines: these bytes
+                    // are in each of them.
+                    for at in [0, 56, std::mem::size_of::<User>() - 1] {
+                        prefetch(p.wrapping_add(at));
+                    }
+                }
+                batch.prefetch((n as u64 * self.count + self.index) as u32);
+            }
             if local as usize == self.users.len() {
                 // An arrival: the user registers now and starts a session.
                 let ids = &self.ctx.model.ids;
@@ -294,7 +314,7 @@ impl<'a> Shard<'a> {
                 item: u.item,
                 location: u.location,
                 user_agent: u.user_agent,
-                user: ctx.tables.shows(si).then_some(UserRef {
+                user: state.shows.then_some(UserRef {
                     id,
                     first: u.first,
                     last: u.last,
@@ -307,10 +327,10 @@ impl<'a> Shard<'a> {
             batch.event(&ctx.tables, &ev, ordinal, u.serial, id);
         }
         // The user takes the auth and level of the state it is in.
-        u.auth = model.ids.state_auth[si];
-        u.level = model.ids.state_level[si];
-        let x: f64 = u.rng.random();
-        let next = state.transition(x);
+        u.auth = state.auth_id;
+        u.level = state.level_id;
+        // The draw `u.rng.random::<f64>()` made of the same number.
+        let next = state.transition(u.rng.next_u64());
         if let Some(s) = song {
             u.song_end_ms = t + ctx.song_ms[s as usize];
         }
@@ -338,28 +358,46 @@ impl<'a> Shard<'a> {
                     }
                     None
                 } else {
-                    Some(next_session_start(ctx, u, t))
+                    Some(next_session_start(ctx, &mut self.warp, u, t))
                 }
             }
         }
     }
 }
 
+/// Asks the CPU to load the cache line of `p` (a hint: no effect on the
+/// program's results).
+#[inline(always)]
+pub fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes no memory, whatever the
+    // address; SSE is part of x86_64.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// eventsim's next session start: last + exp(beta) + session gap, warped to the
 /// daily cycle, accepted with probability 1 - weekend damping, else tried again
 /// from the rejected time.
-fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
+fn next_session_start(ctx: &Ctx, warp: &mut Warp, u: &mut User, last_ms: i64) -> i64 {
     let cfg = &ctx.model.cfg;
     // A start a second or more past the end is never written, nor is anything
     // after it (every later candidate is later still): skip the rejection
     // draws. The user's random stream differs afterwards, but it is not used
     // again, so the output is the same.
     let never = ctx.opts.end_ms.saturating_add(1000);
-    let mut t = last_ms;
+    // Candidates keep the millisecond of `last_ms`: the loop counts in
+    // seconds (`t_s`), which orders them as their times would.
+    let ms = last_ms.rem_euclid(1000);
+    let mut t_s = last_ms.div_euclid(1000);
     for _ in 0..10_000 {
         let gap = rng::exp(&mut u.rng, u.beta as f64) as i64 + cfg.session_gap as i64;
-        let cand_s = super::calendar::daily_warp(t.div_euclid(1000) + gap.max(1), cfg.damping);
-        let cand = cand_s * 1000 + t.rem_euclid(1000);
+        let cand_s = warp.warp(t_s + gap.max(1));
+        let cand = cand_s * 1000 + ms;
         if cand >= never {
             return cand.max(last_ms + 1000);
         }
@@ -372,7 +410,7 @@ fn next_session_start(ctx: &Ctx, u: &mut User, last_ms: i64) -> i64 {
         if u.rng.random::<f64>() >= reject {
             return cand.max(last_ms + 1000);
         }
-        t = cand.max(t + 1000);
+        t_s = cand_s.max(t_s + 1);
     }
-    t.max(last_ms + 1000)
+    (t_s * 1000 + ms).max(last_ms + 1000)
 }
