@@ -195,6 +195,40 @@ impl Field {
         (f.name() == key).then_some(f)
     }
 
+    /// The event's field for a key read as a 64-bit integer.
+    fn i64_field<'e>(self, ev: &'e mut RawEvent<'_>) -> Option<&'e mut Option<i64>> {
+        use Field::*;
+        Some(match self {
+            Ts => &mut ev.ts,
+            SessionId => &mut ev.session_id,
+            Registration => &mut ev.registration,
+            UserId => &mut ev.user_id,
+            _ => return None,
+        })
+    }
+
+    /// The event's field for a key read as a 32-bit integer.
+    fn i32_field<'e>(self, ev: &'e mut RawEvent<'_>) -> Option<&'e mut Option<i32>> {
+        use Field::*;
+        Some(match self {
+            Status => &mut ev.status,
+            ItemInSession => &mut ev.item_in_session,
+            _ => return None,
+        })
+    }
+
+    /// The event's field for a key read as a float.
+    fn f64_field<'e>(self, ev: &'e mut RawEvent<'_>) -> Option<&'e mut Option<f64>> {
+        use Field::*;
+        Some(match self {
+            Lat => &mut ev.lat,
+            Lon => &mut ev.lon,
+            Duration => &mut ev.duration,
+            Length => &mut ev.length,
+            _ => return None,
+        })
+    }
+
     /// The event's field for a string-valued key.
     fn str_field<'e, 'a>(self, ev: &'e mut RawEvent<'a>) -> Option<&'e mut Option<Cow<'a, str>>> {
         use Field::*;
@@ -589,29 +623,13 @@ impl<'a> Scanner<'a> {
         use Field::*;
         match f {
             Ts | SessionId | Registration | UserId => match self.plain_int() {
-                Some(n) => {
-                    let slot = match f {
-                        Ts => &mut out.ev.ts,
-                        SessionId => &mut out.ev.session_id,
-                        Registration => &mut out.ev.registration,
-                        _ => &mut out.ev.user_id,
-                    };
-                    *slot = Some(n);
-                    true
-                }
+                Some(n) => fill(f.i64_field(out.ev), n),
                 None => false,
             },
             Status | ItemInSession => {
                 let start = self.i;
                 match self.plain_int().map(i32::try_from) {
-                    Some(Ok(n)) => {
-                        if f == Status {
-                            out.ev.status = Some(n);
-                        } else {
-                            out.ev.item_in_session = Some(n);
-                        }
-                        true
-                    }
+                    Some(Ok(n)) => fill(f.i32_field(out.ev), n),
                     _ => {
                         self.i = start;
                         false
@@ -619,16 +637,7 @@ impl<'a> Scanner<'a> {
                 }
             }
             Lat | Lon | Duration | Length => match self.plain_decimal() {
-                Some(x) => {
-                    let slot = match f {
-                        Lat => &mut out.ev.lat,
-                        Lon => &mut out.ev.lon,
-                        Duration => &mut out.ev.duration,
-                        _ => &mut out.ev.length,
-                    };
-                    *slot = Some(x);
-                    true
-                }
+                Some(x) => fill(f.f64_field(out.ev), x),
                 None => false,
             },
             Success => false,
@@ -886,6 +895,16 @@ fn parse_i64(t: &str) -> Option<i64> {
     Some(if negative { -n } else { n })
 }
 
+/// Sets a field found by one of [`Field`]'s accessors; true (the value was
+/// read) either way.
+#[inline(always)]
+fn fill<T>(slot: Option<&mut Option<T>>, v: T) -> bool {
+    if let Some(slot) = slot {
+        *slot = Some(v);
+    }
+    true
+}
+
 fn int<T: TryFrom<i64>>(f: Field, v: &Val<'_>) -> Result<Option<T>, DecodeError> {
     match v {
         Val::Null => Ok(None),
@@ -945,15 +964,17 @@ impl<'a> Scanned<'_, 'a> {
             };
             return Ok(());
         }
+        if let Some(field) = f.i32_field(ev) {
+            *field = int(f, &v)?;
+            return Ok(());
+        }
+        if let Some(field) = f.f64_field(ev) {
+            *field = float(f, &v)?;
+            return Ok(());
+        }
         match f {
             Ts => ev.ts = int(f, &v)?,
             SessionId => ev.session_id = int(f, &v)?,
-            Status => ev.status = int(f, &v)?,
-            ItemInSession => ev.item_in_session = int(f, &v)?,
-            Lat => ev.lat = float(f, &v)?,
-            Lon => ev.lon = float(f, &v)?,
-            Duration => ev.duration = float(f, &v)?,
-            Length => ev.length = float(f, &v)?,
             Success => {
                 ev.success = match v {
                     Val::Null => None,

@@ -353,17 +353,13 @@ impl Tables {
             d[39] = (len + 29) as u8;
             return d;
         }
+        // The rest (ids past ten digits, odd registrations): any lengths.
         let (mut a, mut b) = (itoa::Buffer::new(), itoa::Buffer::new());
-        // Registrations are 13-digit epoch milliseconds but in odd cases:
-        // the fixed-width formatter then (called for every user at start-up).
-        let mut r13 = [0u8; 13];
-        let reg: &[u8] = if (1_000_000_000_000..10_000_000_000_000).contains(&registration_ms) {
-            digits13(registration_ms as u64, &mut r13);
-            &r13
-        } else {
-            b.format(registration_ms).as_bytes()
-        };
-        let parts: [&[u8]; 3] = [a.format(id).as_bytes(), b",\"registration\":", reg];
+        let parts: [&[u8]; 3] = [
+            a.format(id).as_bytes(),
+            b",\"registration\":",
+            b.format(registration_ms).as_bytes(),
+        ];
         let n: usize = parts.iter().map(|p| p.len()).sum();
         if n < d.len() {
             d[d.len() - 1] = n as u8;

@@ -185,10 +185,10 @@ pub struct State {
     /// probability is above the bucket's start, where the search for a draw
     /// in the bucket may begin (see [`State::transition`]).
     pub guide: [u8; GUIDE],
-    /// The state's auth and level as ids ([`Ids::state_auth`],
-    /// [`Ids::state_level`]), and whether its auth shows the user's
-    /// details: the engine reads them per event from the state it already
-    /// has, rather than from three more tables.
+    /// The state's auth and level as ids ([`Ids::auth_names`],
+    /// [`Ids::level_names`]), and whether its auth shows the user's
+    /// details (set by [`Ids::build`]): the engine reads them per event from
+    /// the state it already has, rather than from three more tables.
     pub auth_id: u16,
     pub level_id: u16,
     pub shows: bool,
@@ -243,14 +243,9 @@ pub struct Model {
 pub struct Ids {
     pub auth_names: Vec<String>,
     pub level_names: Vec<String>,
-    /// Per state: its auth id and level id.
-    pub state_auth: Vec<u16>,
-    pub state_level: Vec<u16>,
     /// Indexed by `auth * level_names.len() + level`: cumulative weights over
     /// first states of a session (empty: this user cannot start a session).
     pub new_session: Vec<Vec<(f64, usize)>>,
-    /// Per auth id: whether events show the user's details.
-    pub shows: Vec<bool>,
     pub churned: Option<u16>,
     /// Cumulative weights of the initial users' auth and level.
     pub initial_auth: Vec<(f64, usize)>,
@@ -260,7 +255,8 @@ pub struct Ids {
 }
 
 impl Ids {
-    fn build(cfg: &EventsimConfig, states: &[State], show: &HashMap<String, bool>) -> Ids {
+    /// The ids, and each state's own (`auth_id`, `level_id`, `shows`).
+    fn build(cfg: &EventsimConfig, states: &mut [State], show: &HashMap<String, bool>) -> Ids {
         let mut ids = Ids::default();
         fn intern(names: &mut Vec<String>, n: &str) -> u16 {
             match names.iter().position(|x| x == n) {
@@ -271,11 +267,10 @@ impl Ids {
                 }
             }
         }
-        for st in states {
-            let a = intern(&mut ids.auth_names, &st.auth);
-            let l = intern(&mut ids.level_names, &st.level);
-            ids.state_auth.push(a);
-            ids.state_level.push(l);
+        for st in states.iter_mut() {
+            st.auth_id = intern(&mut ids.auth_names, &st.auth);
+            st.level_id = intern(&mut ids.level_names, &st.level);
+            st.shows = show.get(&st.auth).copied().unwrap_or(false);
         }
         let mut cum = 0.0;
         for a in &cfg.auths {
@@ -332,11 +327,6 @@ impl Ids {
                 l.clear();
             }
         }
-        ids.shows = ids
-            .auth_names
-            .iter()
-            .map(|a| show.get(a).copied().unwrap_or(false))
-            .collect();
         ids
     }
 
@@ -530,12 +520,7 @@ impl Model {
                 cfg.damping
             )));
         }
-        let ids = Ids::build(&cfg, &states, &show_details);
-        for (i, st) in states.iter_mut().enumerate() {
-            st.auth_id = ids.state_auth[i];
-            st.level_id = ids.state_level[i];
-            st.shows = show_details.get(&st.auth).copied().unwrap_or(false);
-        }
+        let ids = Ids::build(&cfg, &mut states, &show_details);
         Ok(Model {
             cfg,
             states,
