@@ -29,7 +29,11 @@ pub struct Metrics {
     dead_letters: [AtomicU64; 6],
     pub files_written: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// Offset commits issued (each after the lake made its data durable).
     pub commits: AtomicU64,
+    /// Commits the broker refused or that timed out (the data is durable: a
+    /// replay rewrites the same files).
+    pub commit_failures: AtomicU64,
     /// Lake rolls (files closed together), by reason (ROLL_REASONS).
     rolls: [AtomicU64; 5],
     /// Events older than the watermark (written to `_late/`).
@@ -157,8 +161,13 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
-            "# TYPE musicaly_commits_total counter\nmusicaly_commits_total {}",
+            "# HELP musicaly_commits_total Offset commits issued, each after the lake made the data before it durable.\n# TYPE musicaly_commits_total counter\nmusicaly_commits_total {}",
             self.commits.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP musicaly_commit_failures_total Offset commits that failed (the data is durable; a replay rewrites the same files).\n# TYPE musicaly_commit_failures_total counter\nmusicaly_commit_failures_total {}",
+            self.commit_failures.load(Relaxed)
         );
         if let Ok(l) = self.lag.lock() {
             let _ = writeln!(s, "# HELP musicaly_consumer_lag Messages behind the partition's high watermark.\n# TYPE musicaly_consumer_lag gauge");

@@ -39,13 +39,14 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
     let data = tmp.path().join("data");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    let group = unique("g");
     let mut child = bin()
         .args([
             "pipeline",
             "--brokers",
             &brokers,
             "--group",
-            &unique("g"),
+            &group,
             "--topics",
             &topics.join(","),
             "--listen",
@@ -110,10 +111,19 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
     };
     assert!(gauge("musicaly_batches_total") > 0, "{metrics}");
     assert!(gauge("musicaly_lake_rolls_total") > 0, "{metrics}");
+    // Commits while running are asynchronous; none failed.
+    assert!(gauge("musicaly_commits_total") > 0, "{metrics}");
+    assert!(
+        metrics.contains("musicaly_commit_failures_total 0"),
+        "{metrics}"
+    );
     // SIGTERM: stop reading, flush, commit, exit 0.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_timeout(&mut child, Duration::from_secs(60));
     assert!(status.success(), "pipeline exit status {status}");
+    // Each partition's last commit waited for the broker: at exit the group's
+    // committed offset is every partition's end.
+    assert_committed_to_end(&brokers, &group, &topics);
 
     for (table, n) in &produced {
         let rows = lake_rows(&c, &lake, table);
@@ -139,6 +149,43 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
         partitions > 1,
         "expected several partitions, got {partitions}"
     );
+}
+
+/// The group's committed offset of every partition of `topics` is the
+/// partition's high watermark.
+fn assert_committed_to_end(brokers: &str, group: &str, topics: &[String]) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let c: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let t = Duration::from_secs(10);
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for topic in topics {
+        let md = c.fetch_metadata(Some(topic), t).unwrap();
+        for p in md.topics()[0].partitions() {
+            let (_, high) = c.fetch_watermarks(topic, p.id(), t).unwrap();
+            tpl.add_partition(topic, p.id());
+            ends.push((topic.clone(), p.id(), high));
+        }
+    }
+    let committed = c.committed_offsets(tpl, t).unwrap();
+    for (topic, p, high) in ends {
+        let got = committed
+            .find_partition(&topic, p)
+            .map(|e| e.offset())
+            .unwrap_or(Offset::Invalid);
+        let expected = if high == 0 {
+            // Nothing to read: nothing committed, or 0.
+            matches!(got, Offset::Invalid | Offset::Offset(0))
+        } else {
+            got == Offset::Offset(high)
+        };
+        assert!(expected, "{topic}-{p}: committed {got:?}, end {high}");
+    }
 }
 
 fn wait_timeout(child: &mut std::process::Child, d: Duration) -> std::process::ExitStatus {

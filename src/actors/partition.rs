@@ -31,16 +31,31 @@ pub struct PartitionSummary {
     pub error: Option<String>,
 }
 
+/// How long a commit may keep its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitWait {
+    /// Return once the commit is sent. Used while a partition runs: the
+    /// partition actors share the system arbiter's thread, and a synchronous
+    /// commit held all of them for a broker round trip (a whole outage when the
+    /// broker is down). A commit lost in a crash only means a replay, which
+    /// rewrites the same files.
+    Sent,
+    /// Return once the broker has acknowledged it. Used for a partition's last
+    /// commit (revocation, stop), so that the partition's next owner starts
+    /// after everything this process made durable.
+    Acknowledged,
+}
+
 /// Commits "everything before `next_offset` is durable" to the source.
 pub trait Commit: Send + Sync + 'static {
-    fn commit(&self, source: &SourceId, next_offset: i64) -> Result<(), String>;
+    fn commit(&self, source: &SourceId, next_offset: i64, wait: CommitWait) -> Result<(), String>;
 }
 
 /// The in-process source has nothing to commit to.
 pub struct NoCommit;
 
 impl Commit for NoCommit {
-    fn commit(&self, _: &SourceId, _: i64) -> Result<(), String> {
+    fn commit(&self, _: &SourceId, _: i64, _: CommitWait) -> Result<(), String> {
         Ok(())
     }
 }
@@ -145,7 +160,14 @@ impl Actor for PartitionActor {
                 let Some(next) = next else {
                     // The roll is old enough: close it, whether or not more data comes.
                     let out = writer.send(Roll(source.clone(), "age")).await;
-                    if let Err(e) = roll.settle(out, &source, &*committer, &metrics, &mut summary) {
+                    if let Err(e) = roll.settle(
+                        out,
+                        &source,
+                        &*committer,
+                        CommitWait::Sent,
+                        &metrics,
+                        &mut summary,
+                    ) {
                         break Err(e);
                     }
                     continue;
@@ -217,9 +239,14 @@ impl Actor for PartitionActor {
                 drop(reservation);
                 roll.read_at.push(read_at);
                 roll.opened.get_or_insert_with(Instant::now);
-                if let Err(e) =
-                    roll.settle(Ok(written), &source, &*committer, &metrics, &mut summary)
-                {
+                if let Err(e) = roll.settle(
+                    Ok(written),
+                    &source,
+                    &*committer,
+                    CommitWait::Sent,
+                    &metrics,
+                    &mut summary,
+                ) {
                     break Err(e);
                 }
                 // In the roll (durable once it closes; a crash before that replays
@@ -239,7 +266,14 @@ impl Actor for PartitionActor {
                 let _ = writer.send(Discard(source.clone())).await;
             } else {
                 let out = writer.send(Roll(source.clone(), "end")).await;
-                if let Err(e) = roll.settle(out, &source, &*committer, &metrics, &mut summary) {
+                if let Err(e) = roll.settle(
+                    out,
+                    &source,
+                    &*committer,
+                    CommitWait::Acknowledged,
+                    &metrics,
+                    &mut summary,
+                ) {
                     summary.error = Some(e);
                 }
             }
@@ -308,6 +342,7 @@ impl OpenRoll {
         outcome: Result<Result<WriteOutcome, SinkError>, MailboxError>,
         source: &SourceId,
         committer: &dyn Commit,
+        wait: CommitWait,
         metrics: &Metrics,
         summary: &mut PartitionSummary,
     ) -> Result<(), String> {
@@ -322,7 +357,7 @@ impl OpenRoll {
         if outcome.files > 0 {
             tracing::debug!(%source, files = outcome.files, bytes = outcome.bytes, reason = outcome.reason.unwrap_or(""), "lake files closed");
         }
-        if let Err(e) = committer.commit(source, next) {
+        if let Err(e) = committer.commit(source, next, wait) {
             // Not fatal: the data is durable; a replay rewrites the same files.
             tracing::warn!(%source, offset = next, error = %e, "offset commit failed");
         } else {

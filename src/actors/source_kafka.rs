@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::kafka_queue::{PartitionQueue, QueueError};
-use super::partition::{Commit, PartitionSummary};
+use super::partition::{Commit, CommitWait, PartitionSummary};
 use super::topology::{PartitionHandle, Spawner};
 use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
@@ -182,9 +182,16 @@ impl ConsumerContext for PipelineContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    /// The outcome of every commit, asynchronous ones included.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
-            tracing::warn!(error = %e, "offset commit failed");
+            self.metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
+            let parts: Vec<String> = offsets
+                .elements()
+                .iter()
+                .map(|e| format!("{}-{}@{:?}", e.topic(), e.partition(), e.offset()))
+                .collect();
+            tracing::warn!(error = %e, offsets = ?parts, "offset commit failed; the data is durable, a replay after a restart rewrites the same files");
         }
     }
 }
@@ -281,13 +288,18 @@ type Kc = BaseConsumer<PipelineContext>;
 struct KafkaCommit(Arc<Kc>);
 
 impl Commit for KafkaCommit {
-    fn commit(&self, source: &SourceId, next_offset: i64) -> Result<(), String> {
+    fn commit(&self, source: &SourceId, next_offset: i64, wait: CommitWait) -> Result<(), String> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&source.topic, source.partition, Offset::Offset(next_offset))
             .map_err(|e| e.to_string())?;
-        self.0
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| e.to_string())
+        // An asynchronous commit's outcome comes to `commit_callback` on the
+        // polling thread. librdkafka sends a group's commits in order on the
+        // coordinator's connection, so a later commit is never overtaken.
+        let mode = match wait {
+            CommitWait::Sent => CommitMode::Async,
+            CommitWait::Acknowledged => CommitMode::Sync,
+        };
+        self.0.commit(&tpl, mode).map_err(|e| e.to_string())
     }
 }
 
