@@ -315,10 +315,13 @@ fn main() -> anyhow::Result<()> {
         "| JSON only: serde_json reference (`event::parse_reference`) | {se:.3} | {semin:.3}..{semax:.3} | {:.0} |",
         1e6 / se
     );
+    // The zstd level only when zstd is the codec.
+    let codec = match settings.lake.compression.as_str() {
+        "zstd" => format!("zstd {}", settings.lake.zstd_level),
+        c => c.to_string(),
+    };
     println!(
-        "| parquet ({} {}) | {p:.3} | {pmin:.3}..{pmax:.3} | {:.0} |",
-        settings.lake.compression,
-        settings.lake.zstd_level,
+        "| parquet ({codec}) | {p:.3} | {pmin:.3}..{pmax:.3} | {:.0} |",
         1e6 / p
     );
     println!(

@@ -426,7 +426,7 @@ mod tests {
     fn defaults_load_and_validate() {
         let s = Settings::load(None, &vec![]).unwrap();
         assert_eq!(s.kafka.topics.len(), 4);
-        assert_eq!(s.lake.compression, "zstd");
+        assert_eq!(s.lake.compression, "snappy");
     }
 
     #[test]

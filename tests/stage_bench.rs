@@ -38,7 +38,7 @@ fn stage_bench_short_form_prints_every_stage() {
         "| decode |",
         "| JSON only: scanner",
         "| JSON only: serde_json reference",
-        "| parquet (zstd 1) |",
+        "| parquet (snappy) |",
         "| stream state: sessionizer (µs per page view) |",
         "| stream state: aggregator (µs per listen) |",
         "rows out (sessions, windows, late), digest ",
