@@ -319,17 +319,30 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         .set("heartbeat.interval.ms", "1000")
         // librdkafka's prefetch. Each partition has its own queue (see
         // `kafka_queue.rs`), and these limits apply per partition: librdkafka
-        // stops fetching a partition once its queue holds 1 000 messages (its
-        // default is 100 000) or a 128th of pipeline.memory_limit_mb (2 MiB at
-        // 256 MiB); one fetch response may add up to `max.partition.fetch.bytes`
-        // more. kafka.properties, applied next, may override all of these.
+        // stops fetching a partition once its queue holds one source batch
+        // (`pipeline.batch_max_events` messages; its default is 100 000) or a
+        // 128th of pipeline.memory_limit_mb (2 MiB at 256 MiB), whichever is
+        // less; one fetch response may add up to `max.partition.fetch.bytes`
+        // more. A batch's worth (it was 1 000 messages) keeps the partitions
+        // fetching while the polling thread waits for a CPU: on 2 vCPUs the
+        // decoders kept it off one, the queues sat full, fetches backed off and
+        // the decoders then ran out of input (kafka-bench, 6 interleaved pairs:
+        // steady rate x1.19, faster in 4). The memory bound is the kbytes
+        // limit. kafka.properties, applied next, may override all of these.
         .set(
             "queued.max.messages.kbytes",
             (spawner.budget.limit() / 128 / 1024)
                 .clamp(1024, 2_097_151)
                 .to_string(),
         )
-        .set("queued.min.messages", "1000")
+        .set(
+            "queued.min.messages",
+            settings
+                .pipeline
+                .batch_max_events
+                .clamp(1, 10_000_000)
+                .to_string(),
+        )
         // Once a partition has queued.min.messages waiting, librdkafka postpones
         // its next fetch by this much (default 1 000 ms): that capped each
         // partition near queued.min.messages a second, and the pipeline spent
