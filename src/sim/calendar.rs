@@ -24,25 +24,66 @@ fn warp_shift(s: i64, damping: f64) -> i64 {
 /// [`daily_warp`] with its shifts kept per second of the day: the shift
 /// depends on nothing else, so each is computed once (the same `sin` of the
 /// same argument: the same bits) instead of at every session start.
+///
+/// Kept compact: a table of 86 400 shifts (345 KB) is read at a random
+/// second per session start candidate, and that read missed the cache so
+/// often that it was 60 % of `next_session_start`'s sampled time (7 % of
+/// the generating thread's). The shift moves by at most one a second with
+/// eventsim's dampings (its slope is 2π · damping), so a block of 64 seconds
+/// is its first shift, a direction and one bit per second saying whether
+/// the shift moved there: 16 bytes a block, 21.6 KB a day. Blocks where it
+/// does not move one way by steps of one (around the two extremes of the
+/// day, or all of them with a damping above 1/2π) read the full table.
+/// Either way the shift is exactly [`warp_shift`]'s: a block is encoded from
+/// the shifts it computes, and decoding adds the same steps back.
 #[derive(Debug, Clone)]
 pub struct Warp {
     damping: f64,
-    /// Per second of the day: its shift, or [`Warp::UNSET`] until first
-    /// needed. Empty when a shift might not fit an `i32` (a damping far
-    /// outside eventsim's 0..1): then every shift is computed.
+    /// Per 64 seconds of the day (1 350): its shifts, encoded; built when
+    /// first needed. Empty when a shift might not fit an `i32` (a damping
+    /// far outside eventsim's 0..1): then every shift is computed.
+    blocks: Vec<WarpBlock>,
+    /// The shifts of the blocks that are not steps of one in one direction
+    /// (zeros elsewhere, never written: the allocation stays untouched).
     shift: Vec<i32>,
 }
 
-impl Warp {
-    const UNSET: i32 = i32::MIN;
+/// 64 seconds of [`Warp`]: the shift at second `k` of the block is `base +
+/// dir * (steps' bits 1..=k set)`.
+#[derive(Debug, Clone, Copy)]
+struct WarpBlock {
+    steps: u64,
+    base: i32,
+    /// 1 or -1; [`WarpBlock::TABLE`]: read [`Warp::shift`];
+    /// [`WarpBlock::UNSET`]: not built yet.
+    dir: i32,
+}
 
+impl WarpBlock {
+    const UNSET: i32 = 0;
+    const TABLE: i32 = 2;
+}
+
+const WARP_BLOCK: i64 = 64;
+
+impl Warp {
     pub fn new(damping: f64) -> Warp {
-        // |shift| <= |damping| * DAY: below 2^31 - 1 it fits, never UNSET.
+        // |shift| <= |damping| * DAY: below 2^31 - 1 it fits.
         let fits = (damping * DAY as f64).abs() < 2e9;
+        let unset = WarpBlock {
+            steps: 0,
+            base: 0,
+            dir: WarpBlock::UNSET,
+        };
         Warp {
             damping,
+            blocks: if fits {
+                vec![unset; (DAY / WARP_BLOCK) as usize]
+            } else {
+                Vec::new()
+            },
             shift: if fits {
-                vec![Self::UNSET; DAY as usize]
+                vec![0; DAY as usize]
             } else {
                 Vec::new()
             },
@@ -53,15 +94,65 @@ impl Warp {
     #[inline]
     pub fn warp(&mut self, t: i64) -> i64 {
         let s = t.rem_euclid(DAY);
-        match self.shift.get_mut(s as usize) {
-            Some(v) if *v != Self::UNSET => t + *v as i64,
-            Some(v) => {
-                let d = warp_shift(s, self.damping);
-                *v = d as i32;
-                t + d
-            }
-            None => t + warp_shift(s, self.damping),
+        let (b, k) = ((s / WARP_BLOCK) as usize, (s % WARP_BLOCK) as u32);
+        let Some(&blk) = self.blocks.get(b) else {
+            return t + warp_shift(s, self.damping);
+        };
+        let blk = if blk.dir == WarpBlock::UNSET {
+            self.build(b)
+        } else {
+            blk
+        };
+        if blk.dir == WarpBlock::TABLE {
+            return t + self.shift[s as usize] as i64;
         }
+        // Bits 1..=k (bit 0 is never set).
+        let moved = (blk.steps & (u64::MAX >> (63 - k))).count_ones() as i64;
+        t + blk.base as i64 + blk.dir as i64 * moved
+    }
+
+    /// Computes block `b`'s shifts and encodes them.
+    #[cold]
+    fn build(&mut self, b: usize) -> WarpBlock {
+        let first = b as i64 * WARP_BLOCK;
+        let shifts: Vec<i64> = (first..first + WARP_BLOCK)
+            .map(|s| warp_shift(s, self.damping))
+            .collect();
+        let steps = |dir: i64| {
+            let mut bits = 0u64;
+            for k in 1..shifts.len() {
+                match shifts[k] - shifts[k - 1] {
+                    0 => {}
+                    d if d == dir => bits |= 1 << k,
+                    _ => return None,
+                }
+            }
+            Some(bits)
+        };
+        let blk = match (steps(1), steps(-1)) {
+            (Some(bits), _) => WarpBlock {
+                steps: bits,
+                base: shifts[0] as i32,
+                dir: 1,
+            },
+            (None, Some(bits)) => WarpBlock {
+                steps: bits,
+                base: shifts[0] as i32,
+                dir: -1,
+            },
+            (None, None) => {
+                for (k, &v) in shifts.iter().enumerate() {
+                    self.shift[first as usize + k] = v as i32;
+                }
+                WarpBlock {
+                    steps: 0,
+                    base: 0,
+                    dir: WarpBlock::TABLE,
+                }
+            }
+        };
+        self.blocks[b] = blk;
+        blk
     }
 }
 
@@ -302,6 +393,39 @@ mod tests {
                 // Twice: computed, then from the table.
                 assert_eq!(w.warp(t), daily_warp(t, damping), "{damping} {t}");
                 assert_eq!(w.warp(t), daily_warp(t, damping), "{damping} {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn warp_blocks_give_every_second_its_computed_shift() {
+        // Eventsim's default, ours, steeper than one a second (1/2π is
+        // 0.159), negative, a huge one (no table), and NaN.
+        for damping in [
+            0.0625,
+            0.09375,
+            0.15,
+            0.2,
+            0.5,
+            -0.3,
+            0.0,
+            3e4,
+            1e5,
+            f64::NAN,
+        ] {
+            let mut w = Warp::new(damping);
+            // Seconds in a random order, so blocks are built from any second.
+            let mut order: Vec<i64> = (0..DAY).collect();
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for i in (1..order.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            for s in order {
+                let t = 20_000 * DAY + s;
+                assert_eq!(w.warp(t), daily_warp(t, damping), "{damping} {s}");
             }
         }
     }

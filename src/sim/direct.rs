@@ -9,7 +9,7 @@
 //! outputs (Kafka, in-process) get each message through [`Emit::emit`], from
 //! buffers of our own ([`EmitLines`]).
 
-use super::encode::{digits13, Batch, Digits, Ev, Tables};
+use super::encode::{digits13, Avx2, Batch, Digits, Ev, Tables};
 use super::merge::{Progress, SessionDigits};
 use super::output::BlockWriter;
 use super::{Emit, SimError, SimStats, Stream};
@@ -191,10 +191,14 @@ pub struct Direct<L: Lines> {
     pub stats: SimStats,
     progress: Option<Progress>,
     pub error: Option<SimError>,
+    /// Some: lines are written by the AVX2 build of the line writers
+    /// ([`Tables::encode_lines`]).
+    avx2: Option<Avx2>,
 }
 
 impl<L: Lines> Direct<L> {
-    pub fn new(lines: L, progress: Option<Progress>) -> Direct<L> {
+    /// `avx2`: the CPU has AVX2 (see [`super::Ctx::avx2`]).
+    pub fn new(lines: L, progress: Option<Progress>, avx2: Option<Avx2>) -> Direct<L> {
         let mut routes = [0; 5];
         for t in Table::ALL {
             routes[t.index()] = lines.route(Stream::Topic(t));
@@ -211,6 +215,7 @@ impl<L: Lines> Direct<L> {
             stats: SimStats::default(),
             progress,
             error: None,
+            avx2,
         }
     }
 
@@ -258,7 +263,14 @@ impl<L: Lines> EventSink for Direct<L> {
             sid_len,
         };
         self.msgs.clear();
-        tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);
+        tables.encode_lines(
+            ev,
+            &digits,
+            self.lines.bufs(),
+            &self.routes,
+            &mut self.msgs,
+            self.avx2,
+        );
         for l in self.msgs.as_slice() {
             if let Stream::Topic(t) = l.stream {
                 self.stats.messages[t.index()] += 1;
