@@ -50,9 +50,7 @@ impl SessionIds {
     /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
     #[inline]
     pub fn prefetch(&self, ordinal: u32) {
-        if let Some(s) = self.slots.get(ordinal as usize) {
-            super::shard::prefetch(s as *const _ as *const u8);
-        }
+        super::shard::prefetch_item(&self.slots, ordinal as usize);
     }
 }
 
@@ -106,9 +104,7 @@ impl SessionDigits {
     /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
     #[inline]
     pub fn prefetch(&self, ordinal: u32) {
-        if let Some(s) = self.slots.get(ordinal as usize) {
-            super::shard::prefetch(s as *const _ as *const u8);
-        }
+        super::shard::prefetch_item(&self.slots, ordinal as usize);
     }
 }
 

@@ -121,10 +121,7 @@ impl TimeQueue {
         if (s.wrapping_sub(self.cur) as u64).wrapping_sub(1) < RING as u64 - 1 {
             if s - self.cur > AHEAD {
                 prefetch(self.slots[Self::slot(s)].as_ptr() as *const u8);
-                let (ps, po) = std::mem::replace(&mut self.pending, (s, ordinal));
-                if po != NIL {
-                    self.ring_push(ps, po);
-                }
+                self.defer((s, ordinal));
             } else {
                 self.ring_push(s, ordinal);
             }
@@ -133,11 +130,12 @@ impl TimeQueue {
         }
     }
 
-    /// Makes the deferred push, if any (the queue's second has not moved
-    /// since it was deferred, so it is still in the ring's range).
+    /// Makes the deferred push, if any, and defers `next` instead (`(0,
+    /// NIL)`: nothing). The queue's second has not moved since the push
+    /// was deferred, so its second is still in the ring's range.
     #[inline]
-    fn flush_pending(&mut self) {
-        let (ps, po) = std::mem::replace(&mut self.pending, (0, NIL));
+    fn defer(&mut self, next: (i64, u32)) {
+        let (ps, po) = std::mem::replace(&mut self.pending, next);
         if po != NIL {
             self.ring_push(ps, po);
         }
@@ -238,7 +236,7 @@ impl TimeQueue {
 
     /// Moves to the next second with users; false when empty.
     fn advance(&mut self) -> bool {
-        self.flush_pending();
+        self.defer((0, NIL));
         self.current.clear();
         self.pos = 0;
         let ring_next = (self.in_ring > 0).then(|| self.next_occupied(self.cur + 1));

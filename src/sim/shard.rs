@@ -396,6 +396,14 @@ pub fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// [`prefetch`] of `items[i]`'s first cache line, if there is such an item.
+#[inline(always)]
+pub fn prefetch_item<T>(items: &[T], i: usize) {
+    if let Some(x) = items.get(i) {
+        prefetch(x as *const T as *const u8);
+    }
+}
+
 /// eventsim's next session start: last + exp(beta) + session gap, warped to the
 /// daily cycle, accepted with probability 1 - weekend damping, else tried again
 /// from the rejected time.
