@@ -62,7 +62,7 @@ struct Args {
     pipeline_env: Vec<(String, String)>,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         brokers: "127.0.0.1:9092".into(),
         users: 100_000,
@@ -77,37 +77,39 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or(format!("{k} needs a value"));
+        let mut v = || it.next().ok_or(anyhow::anyhow!("{k} needs a value"));
         match k.as_str() {
             "--brokers" => a.brokers = v()?,
-            "--users" => a.users = v()?.parse().map_err(|e| format!("--users: {e}"))?,
-            "--days" => a.days = v()?.parse().map_err(|e| format!("--days: {e}"))?,
+            "--users" => a.users = v()?.parse().map_err(|e| anyhow::anyhow!("--users: {e}"))?,
+            "--days" => a.days = v()?.parse().map_err(|e| anyhow::anyhow!("--days: {e}"))?,
             "--start" => a.start = v()?,
             "--partitions" => {
-                a.partitions = v()?.parse().map_err(|e| format!("--partitions: {e}"))?
+                a.partitions = v()?.parse().map_err(|e| anyhow::anyhow!("--partitions: {e}"))?
             }
-            "--runs" => a.runs = v()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--runs" => a.runs = v()?.parse().map_err(|e| anyhow::anyhow!("--runs: {e}"))?,
             "--reuse" => a.reuse = Some(v()?),
             "--out" => a.out = v()?.into(),
             "--timeout-secs" => {
                 a.timeout =
-                    Duration::from_secs(v()?.parse().map_err(|e| format!("--timeout-secs: {e}"))?)
+                    Duration::from_secs(v()?.parse().map_err(|e| anyhow::anyhow!("--timeout-secs: {e}"))?)
             }
             "--pipeline-env" => {
                 let kv = v()?;
                 let (k, val) = kv
                     .split_once('=')
-                    .ok_or(format!("--pipeline-env wants NAME=VALUE, got {kv}"))?;
+                    .ok_or(anyhow::anyhow!("--pipeline-env wants NAME=VALUE, got {kv}"))?;
                 a.pipeline_env.push((k.to_string(), val.to_string()));
             }
             "-h" | "--help" => {
-                return Err("usage: kafka-bench [--brokers H:P] [--users N] [--days D] [--start YYYY-MM-DD] [--partitions P] [--runs R] [--reuse PREFIX] [--out DIR] [--timeout-secs S] [--pipeline-env NAME=VALUE]...".into())
+                return Err(anyhow::anyhow!("usage: kafka-bench [--brokers H:P] [--users N] [--days D] [--start YYYY-MM-DD] [--partitions P] [--runs R] [--reuse PREFIX] [--out DIR] [--timeout-secs S] [--pipeline-env NAME=VALUE]..."))
             }
-            other => return Err(format!("unknown argument {other}")),
+            other => return Err(anyhow::anyhow!("unknown argument {other}")),
         }
     }
     if a.partitions < 1 || a.runs < 1 || a.days < 1 {
-        return Err("--partitions, --runs and --days must be at least 1".into());
+        return Err(anyhow::anyhow!(
+            "--partitions, --runs and --days must be at least 1"
+        ));
     }
     Ok(a)
 }
@@ -193,11 +195,11 @@ fn musicaly_bin() -> PathBuf {
 }
 
 /// Creates the four topics and fills them with `musicaly simulate -k`.
-fn fill(a: &Args, prefix: &str, topics: &[String]) -> Result<(), String> {
+fn fill(a: &Args, prefix: &str, topics: &[String]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &a.brokers)
         .create()
-        .map_err(|e| format!("admin client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("admin client: {e}"))?;
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| NewTopic::new(t, a.partitions, TopicReplication::Fixed(1)))
@@ -205,15 +207,15 @@ fn fill(a: &Args, prefix: &str, topics: &[String]) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for r in rt
         .block_on(admin.create_topics(&new, &AdminOptions::new()))
-        .map_err(|e| format!("create topics: {e}"))?
+        .map_err(|e| anyhow::anyhow!("create topics: {e}"))?
     {
-        r.map_err(|(t, e)| format!("create topic {t}: {e}"))?;
+        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
     }
     let start = chrono::NaiveDate::parse_from_str(&a.start, "%Y-%m-%d")
-        .map_err(|e| format!("--start: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--start: {e}"))?;
     let end = start + chrono::Duration::days(a.days as i64);
     let t0 = Instant::now();
     let out = Command::new(musicaly_bin())
@@ -225,9 +227,9 @@ fn fill(a: &Args, prefix: &str, topics: &[String]) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| format!("spawn simulate: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("spawn simulate: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "simulate failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
@@ -240,30 +242,32 @@ fn fill(a: &Args, prefix: &str, topics: &[String]) -> Result<(), String> {
 }
 
 /// Messages in the topics: the sum over partitions of high - low watermark.
-fn count_messages(brokers: &str, topics: &[String]) -> Result<u64, String> {
+fn count_messages(brokers: &str, topics: &[String]) -> anyhow::Result<u64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("kbwm"))
         .create()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let timeout = Duration::from_secs(30);
     let mut n = 0;
     for t in topics {
         let md = c
             .fetch_metadata(Some(t), timeout)
-            .map_err(|e| format!("metadata of {t}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("metadata of {t}: {e}"))?;
         let parts = md
             .topics()
             .first()
             .map(|m| m.partitions().len())
             .unwrap_or(0);
         if parts == 0 {
-            return Err(format!("topic {t} has no partitions (does it exist?)"));
+            return Err(anyhow::anyhow!(
+                "topic {t} has no partitions (does it exist?)"
+            ));
         }
         for p in 0..parts as i32 {
             let (lo, hi) = c
                 .fetch_watermarks(t, p, timeout)
-                .map_err(|e| format!("watermarks of {t}[{p}]: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("watermarks of {t}[{p}]: {e}"))?;
             n += (hi - lo) as u64;
         }
     }
@@ -283,7 +287,7 @@ fn tv(t: libc::timeval) -> f64 {
 
 /// A bare consumer: poll and count, with the pipeline's fetch settings
 /// (`source_kafka.rs`), so the two differ only in what happens to a message.
-fn bare(a: &Args, topics: &[String], total: u64) -> Result<Sample, String> {
+fn bare(a: &Args, topics: &[String], total: u64) -> anyhow::Result<Sample> {
     let load0 = loadavg();
     let cpu0 = cpu_self();
     let t0 = Instant::now();
@@ -295,14 +299,15 @@ fn bare(a: &Args, topics: &[String], total: u64) -> Result<Sample, String> {
         .set("queued.max.messages.kbytes", "32768")
         .set("enable.partition.eof", "false")
         .create()
-        .map_err(|e| format!("bare consumer: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("bare consumer: {e}"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    c.subscribe(&names).map_err(|e| format!("subscribe: {e}"))?;
+    c.subscribe(&names)
+        .map_err(|e| anyhow::anyhow!("subscribe: {e}"))?;
     let (mut n, mut bytes) = (0u64, 0u64);
     let mut marks = Marks::new(total);
     while n < total {
         if t0.elapsed() > a.timeout {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "bare consumer: {n} of {total} messages after {:?}",
                 a.timeout
             ));
@@ -368,11 +373,11 @@ fn landed(metrics: &str) -> u64 {
         .sum()
 }
 
-fn free_port() -> Result<u16, String> {
+fn free_port() -> anyhow::Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| format!("free port: {e}"))
+        .map_err(|e| anyhow::anyhow!("free port: {e}"))
 }
 
 /// CPU seconds per thread of a live process, by name; repeated names (actix
@@ -413,10 +418,10 @@ fn pipeline(
     total: u64,
     bytes: u64,
     run: usize,
-) -> Result<Sample, String> {
+) -> anyhow::Result<Sample> {
     let data = a.out.join(format!("run-{run}"));
     let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    std::fs::create_dir_all(&data).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
     let port = free_port()?;
     let quoted: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
     let cfg = data.join("bench.toml");
@@ -432,7 +437,7 @@ fn pipeline(
             quoted.join(", ")
         ),
     )
-    .map_err(|e| format!("{}: {e}", cfg.display()))?;
+    .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.display()))?;
     let load0 = loadavg();
     let t0 = Instant::now();
     let child = Command::new(musicaly_bin())
@@ -444,16 +449,16 @@ fn pipeline(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("spawn pipeline: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("spawn pipeline: {e}"))?;
     let mut guard = Guard(child);
     let pid = guard.0.id();
     let mut marks = Marks::new(total);
     let (end, threads) = loop {
         if t0.elapsed() > a.timeout {
-            return Err(format!("pipeline: not done after {:?}", a.timeout));
+            return Err(anyhow::anyhow!("pipeline: not done after {:?}", a.timeout));
         }
         if let Ok(Some(s)) = guard.0.try_wait() {
-            return Err(format!("pipeline exited early: {s}"));
+            return Err(anyhow::anyhow!("pipeline exited early: {s}"));
         }
         if let Ok(m) = http_get(port, "/metrics") {
             let n = landed(&m);
@@ -477,17 +482,20 @@ fn pipeline(
             break;
         }
         if r < 0 {
-            return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+            return Err(anyhow::anyhow!(
+                "wait4: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         if Instant::now() > exit_by {
-            return Err("pipeline did not exit after its idle time".into());
+            return Err(anyhow::anyhow!("pipeline did not exit after its idle time"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     // Reaped by wait4: the guard's try_wait now fails, so it kills nothing.
     drop(guard);
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("pipeline failed (wait status {status})"));
+        return Err(anyhow::anyhow!("pipeline failed (wait status {status})"));
     }
     // The run's lake stays until every run is done (see `run`).
     Ok(Sample {
@@ -507,7 +515,7 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-fn run() -> Result<(), String> {
+fn run() -> anyhow::Result<()> {
     let a = parse_args()?;
     let prefix = match &a.reuse {
         Some(p) => p.clone(),
@@ -519,7 +527,7 @@ fn run() -> Result<(), String> {
     }
     let total = count_messages(&a.brokers, &topics)?;
     if total == 0 {
-        return Err(format!("no messages in {prefix}.*"));
+        return Err(anyhow::anyhow!("no messages in {prefix}.*"));
     }
     eprintln!(
         "kafka-bench: {total} messages in {prefix}.* ({} partitions each)",

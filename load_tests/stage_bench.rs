@@ -28,9 +28,9 @@ use musicaly::actors::aggregate::{Aggregator, Live};
 use musicaly::actors::decode::Decoder;
 use musicaly::actors::sessionize::Sessionizer;
 use musicaly::actors::watermark::Watermark;
-use musicaly::actors::{RawBatch, SourceBatch, SourceId};
 use musicaly::config::Settings;
 use musicaly::event::{DecodeLimits, Table};
+use musicaly::messages::{RawBatch, SourceBatch, SourceId};
 use musicaly::metrics::Metrics;
 use parquet::arrow::ArrowWriter;
 

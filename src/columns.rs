@@ -129,20 +129,31 @@ fn field(col: Col) -> Field {
     Field::new(name, dt, nullable)
 }
 
-/// The Arrow schema of a table (cached).
-/// Column `name` of a batch as array type `A`, or an error naming the column
-/// (a schema mismatch: a bug, not bad input).
+/// A batch without the columns its code expects: a bug in musicaly, not bad
+/// input (bad input becomes dead letters before it reaches a batch).
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("batch has no {0} column (a bug: please report it)")]
+    Missing(String),
+    #[error("column {0} has an unexpected type (a bug: please report it)")]
+    Type(String),
+    #[error("building a batch: {0} (a bug: please report it)")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Column `name` of a batch as array type `A`.
 pub fn typed<'a, A: arrow::array::Array + 'static>(
     rb: &'a RecordBatch,
     name: &str,
-) -> Result<&'a A, String> {
+) -> Result<&'a A, SchemaError> {
     rb.column_by_name(name)
-        .ok_or_else(|| format!("batch has no {name} column"))?
+        .ok_or_else(|| SchemaError::Missing(name.to_string()))?
         .as_any()
         .downcast_ref::<A>()
-        .ok_or_else(|| format!("column {name} has an unexpected type"))
+        .ok_or_else(|| SchemaError::Type(name.to_string()))
 }
 
+/// The Arrow schema of a table (cached).
 pub fn schema(table: Table) -> SchemaRef {
     static SCHEMAS: OnceLock<[SchemaRef; 4]> = OnceLock::new();
     SCHEMAS.get_or_init(|| {

@@ -15,14 +15,22 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config crate's message already names the key and what is allowed;
+    /// it is not kept as a `source` too, or error chains would say it twice.
     #[error("config: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(config::ConfigError),
     #[error("config: key `{key}` has value {value}, allowed: {allowed}")]
     Invalid {
         key: &'static str,
         value: String,
         allowed: &'static str,
     },
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> ConfigError {
+        ConfigError::Load(e)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -449,6 +457,19 @@ mod tests {
             assert!(err.contains(key) && err.contains(value), "{err}");
             assert!(err.contains(allowed), "{err}");
         }
+    }
+
+    /// An unknown key is one sentence naming it and the allowed keys, said
+    /// once even through an error chain (anyhow's `{:#}`).
+    #[test]
+    fn unknown_key_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, "[kafka]\nbrokerz = \"x\"\n").unwrap();
+        let err = anyhow::Error::new(Settings::load(Some(&f), &vec![]).unwrap_err());
+        let text = format!("{err:#}");
+        assert_eq!(text.matches("brokerz").count(), 1, "{text}");
+        assert!(text.contains("brokers") && text.contains("kafka"), "{text}");
     }
 
     /// The codec's column list comes from the environment as a comma-separated

@@ -5,10 +5,13 @@
 //! in `event`, `columns`, `config`, `metrics` and `time`. See ARCHITECTURE.md.
 
 pub mod actors;
+pub mod alloc;
+pub mod app;
 pub mod columns;
 pub mod config;
 pub mod event;
 pub mod memory;
+pub mod messages;
 pub mod metrics;
 pub mod report;
 pub mod sim;

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use arrow::array::RecordBatch;
 
 use crate::event::Table;
+use crate::messages::RollReason;
 
 const DEAD_KINDS: [&str; 6] = [
     "invalid_utf8",
@@ -17,8 +18,6 @@ const DEAD_KINDS: [&str; 6] = [
     "missing_field",
     "ts_out_of_range",
 ];
-
-const ROLL_REASONS: [&str; 5] = ["size", "hour_closed", "memory", "age", "end"];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -34,7 +33,7 @@ pub struct Metrics {
     /// Commits the broker refused or that timed out (the data is durable: a
     /// replay rewrites the same files).
     pub commit_failures: AtomicU64,
-    /// Lake rolls (files closed together), by reason (ROLL_REASONS).
+    /// Lake rolls (files closed together), by reason (in `RollReason::ALL` order).
     rolls: [AtomicU64; 5],
     /// Events older than the watermark (written to `_late/`).
     pub late_events: AtomicU64,
@@ -74,10 +73,8 @@ impl Metrics {
         self.rows_written[table.index()].fetch_add(rows as u64, Relaxed);
     }
 
-    pub fn record_roll(&self, reason: &str) {
-        if let Some(i) = ROLL_REASONS.iter().position(|r| *r == reason) {
-            self.rolls[i].fetch_add(1, Relaxed);
-        }
+    pub fn record_roll(&self, reason: RollReason) {
+        self.rolls[reason as usize].fetch_add(1, Relaxed);
     }
 
     pub fn record_latency_ms(&self, ms: u64) {
@@ -152,7 +149,7 @@ impl Metrics {
             self.bytes_written.load(Relaxed)
         );
         let _ = writeln!(s, "# HELP musicaly_lake_rolls_total Times a partition's open lake files closed together, by reason.\n# TYPE musicaly_lake_rolls_total counter");
-        for (i, r) in ROLL_REASONS.iter().enumerate() {
+        for (i, r) in RollReason::ALL.iter().enumerate() {
             let _ = writeln!(
                 s,
                 "musicaly_lake_rolls_total{{reason=\"{r}\"}} {}",

@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+/// One hour in milliseconds: the lake's partition unit and the warehouse's load unit.
+pub const HOUR_MS: i64 = 3_600_000;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} is not a date-time; use ISO form such as 2026-11-01T00:00:00 (UTC), 2026-11-01 00:00:00 or 2026-11-01")]
 pub struct TimeParseError(pub String);

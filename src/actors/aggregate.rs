@@ -26,12 +26,11 @@ use super::sessionize::{
     stream_state_actor, FlushAll, Observe, PartitionGone, PartitionStarted, StreamOutput, Tick,
 };
 use super::watermark::Watermark;
-use super::SourceId;
-use crate::columns::typed;
+use crate::columns::{typed, SchemaError};
+use crate::messages::SourceId;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
-
-const HOUR_MS: i64 = 3_600_000;
+use crate::time::HOUR_MS;
 
 /// Listens and listening time (distinct users are counted from [`Window::users`]).
 #[derive(Default, Debug, Clone, Copy)]
@@ -437,7 +436,11 @@ impl Aggregator {
     /// Folds one batch of durable listens into the open windows. The actor's
     /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
     /// stream state's CPU per listen can be measured without actors.
-    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
+    pub fn observe_batch(
+        &mut self,
+        source: &SourceId,
+        rb: &RecordBatch,
+    ) -> Result<(), SchemaError> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let state = typed::<StringArray>(rb, "state")?;
@@ -546,10 +549,7 @@ impl Aggregator {
                 .iter()
                 .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
                 .collect();
-            self.late.push(
-                RecordBatch::try_new(rb.schema(), cols.map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?,
-            );
+            self.late.push(RecordBatch::try_new(rb.schema(), cols?)?);
         }
         Ok(())
     }
@@ -584,7 +584,7 @@ impl Aggregator {
     /// live view and returns what to write: (table, time column, rows).
     /// Synchronous, so `stage-bench` can time it; the actor's `write` sends it
     /// to the lake.
-    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, SchemaError> {
         let closed = self.closed(all);
         let late = std::mem::take(&mut self.late);
         let (names, dims) = (&self.names, &self.dims);
@@ -732,7 +732,7 @@ fn nth_largest(counts: impl Iterator<Item = i64>, n: usize) -> i64 {
     *v.select_nth_unstable_by(n - 1, |a, b| b.cmp(a)).1
 }
 
-type Tables = Result<Vec<(&'static str, RecordBatch)>, String>;
+type Tables = Result<Vec<(&'static str, RecordBatch)>, SchemaError>;
 
 fn build_tables(
     closed: &[(&'static str, i64, Window)],
@@ -745,7 +745,6 @@ fn build_tables(
         b.append_slice(v);
         Arc::new(b.finish())
     };
-    let e = |e: arrow::error::ArrowError| e.to_string();
     // agg_kpis
     let rows: Vec<&KpiRow<&str>> = kpis.iter().flatten().collect();
     let mut out = Vec::new();
@@ -769,8 +768,7 @@ fn build_tables(
                 rows.iter().map(|r| r.stream_hours),
             )),
         ],
-    )
-    .map_err(e)?;
+    )?;
     out.push(("agg_kpis", kpis));
     // top songs, top artists, top artists' listeners by gender
     let (mut sg, mut ss, mut sr, mut sa, mut sn, mut sc) = (
@@ -882,8 +880,7 @@ fn build_tables(
             Arc::new(sn.finish()),
             Arc::new(sc.finish()),
         ],
-    )
-    .map_err(e)?;
+    )?;
     let artists = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             f("grain", DataType::Utf8, false),
@@ -899,8 +896,7 @@ fn build_tables(
             Arc::new(aa.finish()),
             Arc::new(ac.finish()),
         ],
-    )
-    .map_err(e)?;
+    )?;
     let genders = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             f("grain", DataType::Utf8, false),
@@ -916,8 +912,7 @@ fn build_tables(
             Arc::new(gx.finish()),
             Arc::new(gu.finish()),
         ],
-    )
-    .map_err(e)?;
+    )?;
     out.push(("agg_top_songs", songs));
     out.push(("agg_top_artists", artists));
     out.push(("agg_top_artists_gender", genders));

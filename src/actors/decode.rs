@@ -7,13 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use arrow::array::RecordBatch;
 
-use super::{SourceBatch, SourceId};
 use crate::columns::TableColumns;
-use crate::event::{
-    self, DecodeError, DecodeLimits, RawEvent, Routing, SingleStreamSplitter, Table,
-};
+use crate::event::{self, DecodeLimits, RawEvent, Routing, SingleStreamSplitter, Table};
+pub use crate::messages::{DeadLetter, DecodedBatch};
+use crate::messages::{SourceBatch, SourceId};
 use crate::metrics::Metrics;
 
 // ---- messages ----
@@ -22,35 +20,6 @@ use crate::metrics::Metrics;
 #[derive(Message)]
 #[rtype(result = "Result<DecodedBatch, DecodeFailure>")]
 pub struct Decode(pub SourceBatch);
-
-/// A message that could not be decoded, kept whole.
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
-    pub offset: i64,
-    pub error: DecodeError,
-    pub raw: Vec<u8>,
-}
-
-/// The typed result of a batch.
-#[derive(Debug, Clone)]
-pub struct DecodedBatch {
-    pub source: SourceId,
-    pub first_offset: i64,
-    pub last_offset: i64,
-    /// Non-empty tables only.
-    pub tables: Vec<(Table, RecordBatch)>,
-    pub dead: Vec<DeadLetter>,
-}
-
-impl DecodedBatch {
-    pub fn rows(&self, table: Table) -> usize {
-        self.tables
-            .iter()
-            .filter(|(t, _)| *t == table)
-            .map(|(_, b)| b.num_rows())
-            .sum()
-    }
-}
 
 /// Building the Arrow batch failed: a bug, not bad input (input errors are dead letters).
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +149,7 @@ impl Handler<Decode> for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::RawBatch;
+    use crate::messages::RawBatch;
 
     #[test]
     fn good_rows_land_and_bad_ones_are_dead_letters() {

@@ -11,10 +11,10 @@ use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use super::aggregate::Aggregator;
-use super::decode::{Decode, Decoder};
+use super::decode::{Decode, DecodeFailure, Decoder};
 use super::sessionize::{Observe, PartitionGone, PartitionStarted, Sessionizer};
-use super::{SourceBatch, SourceId};
 use crate::event::Table;
+use crate::messages::{RollReason, SourceBatch, SourceId};
 use crate::metrics::Metrics;
 use crate::sinks::dead_letter_topic::DeadLetterTopic;
 use crate::sinks::lake::{Discard, LakeStore, LakeWriter, Roll, SinkError, Write, WriteOutcome};
@@ -46,16 +46,46 @@ pub enum CommitWait {
     Acknowledged,
 }
 
+/// A commit the source refused or could not send. Never fatal: the data is
+/// durable, and a replay after a crash rewrites the same files.
+#[derive(Debug, thiserror::Error)]
+#[error("committing offset {offset} of {source_id}: {cause}")]
+pub struct CommitError {
+    pub source_id: SourceId,
+    pub offset: i64,
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Why a partition actor stopped before its input ended. Nothing is lost: the
+/// partition's next actor replays from its last committed offset.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Decode(#[from] DecodeFailure),
+    #[error("the {stage} stopped: {source}")]
+    Stopped {
+        stage: &'static str,
+        source: MailboxError,
+    },
+}
+
 /// Commits "everything before `next_offset` is durable" to the source.
 pub trait Commit: Send + Sync + 'static {
-    fn commit(&self, source: &SourceId, next_offset: i64, wait: CommitWait) -> Result<(), String>;
+    fn commit(
+        &self,
+        source: &SourceId,
+        next_offset: i64,
+        wait: CommitWait,
+    ) -> Result<(), CommitError>;
 }
 
 /// The in-process source has nothing to commit to.
 pub struct NoCommit;
 
 impl Commit for NoCommit {
-    fn commit(&self, _: &SourceId, _: i64, _: CommitWait) -> Result<(), String> {
+    fn commit(&self, _: &SourceId, _: i64, _: CommitWait) -> Result<(), CommitError> {
         Ok(())
     }
 }
@@ -145,7 +175,7 @@ impl Actor for PartitionActor {
             // stopped on an error with files open: they must not complete.
             let _ = writer.send(Discard(source.clone())).await;
             // Ends with the first error, or Ok when the input closes.
-            let ended: Result<(), String> = loop {
+            let ended: Result<(), PartitionError> = loop {
                 // Checked before reading too: with a backlog, input is always
                 // ready and a timeout on reading alone would never fire.
                 let aged = roll.opened.is_some_and(|t| t.elapsed() >= max_age);
@@ -159,7 +189,7 @@ impl Actor for PartitionActor {
                 };
                 let Some(next) = next else {
                     // The roll is old enough: close it, whether or not more data comes.
-                    let out = writer.send(Roll(source.clone(), "age")).await;
+                    let out = writer.send(Roll(source.clone(), RollReason::Age)).await;
                     if let Err(e) = roll.settle(
                         out,
                         &source,
@@ -188,7 +218,7 @@ impl Actor for PartitionActor {
                             tracing::info!(%source, from_offset = first, files = n, "removed files of uncommitted rolls")
                         }
                         Err(e) => {
-                            break Err(e.to_string());
+                            break Err(e.into());
                         }
                     }
                     cleaned = true;
@@ -203,10 +233,13 @@ impl Actor for PartitionActor {
                 let mut decoded = match decoder.send(Decode(batch)).await {
                     Ok(Ok(d)) => d,
                     Ok(Err(e)) => {
-                        break Err(e.to_string());
+                        break Err(e.into());
                     }
-                    Err(e) => {
-                        break Err(format!("decoder unavailable: {e}"));
+                    Err(source) => {
+                        break Err(PartitionError::Stopped {
+                            stage: "decoder",
+                            source,
+                        });
                     }
                 };
                 if !decoded.dead.is_empty() {
@@ -215,7 +248,7 @@ impl Actor for PartitionActor {
                         // Delivered before the batch counts as written (and so
                         // before any commit that covers it).
                         if let Err(e) = topic.send(&source, &decoded.dead).await {
-                            break Err(e.to_string());
+                            break Err(e.into());
                         }
                     }
                     if !dead_letters.to_lake {
@@ -234,7 +267,10 @@ impl Actor for PartitionActor {
                     .map(|(_, b)| b.clone());
                 let written = match writer.send(Write(decoded)).await {
                     Ok(r) => r,
-                    Err(e) => Err(SinkError::Internal(format!("lake writer unavailable: {e}"))),
+                    Err(source) => Err(SinkError::Stopped {
+                        stage: "lake writer",
+                        source,
+                    }),
                 };
                 drop(reservation);
                 roll.read_at.push(read_at);
@@ -260,12 +296,12 @@ impl Actor for PartitionActor {
                 tracing::debug!(%source, first, last, "batch in the lake's open files");
             };
             if let Err(e) = ended {
-                summary.error = Some(e);
+                summary.error = Some(e.to_string());
                 // Half-written files must not become visible; the offsets after
                 // the last commit are re-read by the next owner of the partition.
                 let _ = writer.send(Discard(source.clone())).await;
             } else {
-                let out = writer.send(Roll(source.clone(), "end")).await;
+                let out = writer.send(Roll(source.clone(), RollReason::End)).await;
                 if let Err(e) = roll.settle(
                     out,
                     &source,
@@ -274,7 +310,7 @@ impl Actor for PartitionActor {
                     &metrics,
                     &mut summary,
                 ) {
-                    summary.error = Some(e);
+                    summary.error = Some(e.to_string());
                 }
             }
             // This partition no longer holds the watermark back.
@@ -303,15 +339,17 @@ async fn observe(
     source: &SourceId,
     page_views: Option<arrow::array::RecordBatch>,
     listens: Option<arrow::array::RecordBatch>,
-) -> Result<(), String> {
+) -> Result<(), PartitionError> {
     if let (Some(s), Some(rows)) = (&o.sessionizer, page_views) {
         s.send(Observe {
             source: source.clone(),
             rows,
         })
         .await
-        .map_err(|e| format!("sessionizer unavailable: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| PartitionError::Stopped {
+            stage: "sessionizer",
+            source,
+        })??;
     }
     if let (Some(a), Some(rows)) = (&o.aggregator, listens) {
         a.send(Observe {
@@ -319,8 +357,10 @@ async fn observe(
             rows,
         })
         .await
-        .map_err(|e| format!("aggregator unavailable: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| PartitionError::Stopped {
+            stage: "aggregator",
+            source,
+        })??;
     }
     Ok(())
 }
@@ -345,17 +385,22 @@ impl OpenRoll {
         wait: CommitWait,
         metrics: &Metrics,
         summary: &mut PartitionSummary,
-    ) -> Result<(), String> {
+    ) -> Result<(), PartitionError> {
         let outcome = match outcome {
             Ok(Ok(o)) => o,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(e) => return Err(format!("lake writer unavailable: {e}")),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(source) => {
+                return Err(PartitionError::Stopped {
+                    stage: "lake writer",
+                    source,
+                })
+            }
         };
         let Some(next) = outcome.durable_before else {
             return Ok(());
         };
         if outcome.files > 0 {
-            tracing::debug!(%source, files = outcome.files, bytes = outcome.bytes, reason = outcome.reason.unwrap_or(""), "lake files closed");
+            tracing::debug!(%source, files = outcome.files, bytes = outcome.bytes, reason = outcome.reason.map_or("", RollReason::name), "lake files closed");
         }
         if let Err(e) = committer.commit(source, next, wait) {
             // Not fatal: the data is durable; a replay rewrites the same files.

@@ -26,8 +26,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rustc_hash::FxHashMap;
 
 use super::watermark::Watermark;
-use super::SourceId;
-use crate::columns::typed;
+use crate::columns::{typed, SchemaError};
+use crate::messages::SourceId;
 use crate::metrics::Metrics;
 use crate::sinks::lake::{DerivedWriter, SinkError};
 
@@ -135,7 +135,11 @@ impl Sessionizer {
     /// Folds one batch of durable page views into the open sessions. The actor's
     /// [`Observe`] handler calls it; `stage-bench` calls it directly, so the
     /// stream state's CPU per page view can be measured without actors.
-    pub fn observe_batch(&mut self, source: &SourceId, rb: &RecordBatch) -> Result<(), String> {
+    pub fn observe_batch(
+        &mut self,
+        source: &SourceId,
+        rb: &RecordBatch,
+    ) -> Result<(), SchemaError> {
         let ts = typed::<TimestampMillisecondArray>(rb, "ts")?;
         let user = typed::<Int64Array>(rb, "userId")?;
         let sid = typed::<Int64Array>(rb, "sessionId")?;
@@ -179,15 +183,16 @@ impl Sessionizer {
                 city: city.is_valid(i).then(|| city.value(i).to_string()),
                 state: state.is_valid(i).then(|| state.value(i).to_string()),
             };
-            let s = match self.open.get_mut(&key) {
-                Some(s) if t <= s.end + gap && t >= s.start - gap => s,
-                Some(_) => {
-                    if let Some(old) = self.open.insert(key, fresh()) {
-                        self.closed.push(old);
+            let s = match self.open.entry(key) {
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let s = o.into_mut();
+                    if !(t <= s.end + gap && t >= s.start - gap) {
+                        // A gap: the old session ends, a new one starts.
+                        self.closed.push(std::mem::replace(s, fresh()));
                     }
-                    self.open.get_mut(&key).ok_or("session vanished")?
+                    s
                 }
-                None => self.open.entry(key).or_insert_with(fresh),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(fresh()),
             };
             s.start = s.start.min(t);
             if t >= s.end {
@@ -215,8 +220,7 @@ impl Sessionizer {
                 .iter()
                 .map(|c| arrow::compute::take(c.as_ref(), &idx, None))
                 .collect();
-            let late = RecordBatch::try_new(rb.schema(), cols.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
+            let late = RecordBatch::try_new(rb.schema(), cols?)?;
             self.late.push(late);
         }
         Ok(())
@@ -239,7 +243,7 @@ impl Sessionizer {
         }
     }
 
-    fn take_output(&mut self) -> Result<(Option<RecordBatch>, Vec<RecordBatch>), String> {
+    fn take_output(&mut self) -> Result<(Option<RecordBatch>, Vec<RecordBatch>), SchemaError> {
         let late = std::mem::take(&mut self.late);
         if self.closed.is_empty() {
             return Ok((None, late));
@@ -290,14 +294,14 @@ impl Sessionizer {
             Arc::new(city.finish()),
             Arc::new(state.finish()),
         ];
-        let rb = RecordBatch::try_new(sessions_schema(), cols).map_err(|e| e.to_string())?;
+        let rb = RecordBatch::try_new(sessions_schema(), cols)?;
         Ok((Some(rb), late))
     }
 
     /// Closes the sessions the watermark has passed (all, when `all`) and returns
     /// what to write: (table, time column, rows). Synchronous, so `stage-bench`
     /// can time it; the actor's `write` sends it to the lake.
-    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, String> {
+    pub fn close_output(&mut self, all: bool) -> Result<StreamOutput, SchemaError> {
         self.close(all);
         let (sessions, late) = self.take_output()?;
         let mut out: StreamOutput = Vec::new();
@@ -323,8 +327,8 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The actor and message plumbing shared by the stream's stateful actors
 /// (Sessionizer, Aggregator): each has `mailbox`, `watermark`, `writer`,
-/// `observe_batch(&SourceId, &RecordBatch) -> Result<(), String>` and
-/// `close_output(all) -> Result<StreamOutput, String>`.
+/// `observe_batch(&SourceId, &RecordBatch) -> Result<(), SchemaError>` and
+/// `close_output(all) -> Result<StreamOutput, SchemaError>`.
 macro_rules! stream_state_actor {
     ($t:ty) => {
         impl Actor for $t {
@@ -338,7 +342,7 @@ macro_rules! stream_state_actor {
             type Result = Result<(), SinkError>;
             fn handle(&mut self, msg: Observe, _: &mut Context<Self>) -> Self::Result {
                 self.observe_batch(&msg.source, &msg.rows)
-                    .map_err(SinkError::Internal)
+                    .map_err(SinkError::from)
             }
         }
 
@@ -348,7 +352,7 @@ macro_rules! stream_state_actor {
                 let out = self.close_output(all);
                 let writer = self.writer.clone();
                 Box::pin(async move {
-                    for (table, ts_column, rb) in out.map_err(SinkError::Internal)? {
+                    for (table, ts_column, rb) in out.map_err(SinkError::from)? {
                         writer.hold(table, ts_column, &rb)?;
                     }
                     // With `all`, sessions and windows are all closed: nothing

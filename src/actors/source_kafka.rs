@@ -26,7 +26,7 @@
 //! - Offsets are committed only by the partition actors, after the data is
 //!   durable (`enable.auto.commit=false`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -38,13 +38,14 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
 
 use super::kafka_queue::{PartitionQueue, QueueError};
-use super::partition::{Commit, CommitWait, PartitionSummary};
+use super::partition::{Commit, CommitError, CommitWait, PartitionSummary};
 use super::topology::{PartitionHandle, Spawner};
-use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::memory::MemoryBudget;
+use crate::messages::{RawBatch, SourceBatch, SourceId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -288,10 +289,20 @@ type Kc = BaseConsumer<PipelineContext>;
 struct KafkaCommit(Arc<Kc>);
 
 impl Commit for KafkaCommit {
-    fn commit(&self, source: &SourceId, next_offset: i64, wait: CommitWait) -> Result<(), String> {
+    fn commit(
+        &self,
+        source: &SourceId,
+        next_offset: i64,
+        wait: CommitWait,
+    ) -> Result<(), CommitError> {
+        let failed = |e: rdkafka::error::KafkaError| CommitError {
+            source_id: source.clone(),
+            offset: next_offset,
+            cause: Box::new(e),
+        };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&source.topic, source.partition, Offset::Offset(next_offset))
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
         // An asynchronous commit's outcome comes to `commit_callback` on the
         // polling thread. librdkafka sends a group's commits in order on the
         // coordinator's connection, so a later commit is never overtaken.
@@ -299,7 +310,7 @@ impl Commit for KafkaCommit {
             CommitWait::Sent => CommitMode::Async,
             CommitWait::Acknowledged => CommitMode::Sync,
         };
-        self.0.commit(&tpl, mode).map_err(|e| e.to_string())
+        self.0.commit(&tpl, mode).map_err(failed)
     }
 }
 
@@ -387,14 +398,14 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
     Ok(c)
 }
 
-/// Consumes until `stop` is set (SIGTERM/SIGINT) or, when `kafka.idle_exit_secs`
+/// Consumes until `stop` is cancelled (SIGTERM/SIGINT) or, when `kafka.idle_exit_secs`
 /// is set, until no message came for that long; then flushes every open batch and
 /// waits for every partition to commit. Blocking: run it on its own thread while
 /// the actix system runs the actors.
 pub fn run(
     settings: &Settings,
     spawner: Spawner,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> Result<Vec<(SourceId, PartitionSummary)>, SourceError> {
     let consumer = consumer(settings, &spawner)?;
     let ctx = consumer.context();
@@ -419,7 +430,7 @@ pub fn run(
     let mut last_tick = Instant::now();
     let mut held_back = false;
     tracing::info!(brokers = %settings.kafka.brokers, group = %settings.kafka.group_id, topics = ?settings.kafka.topics, "consuming");
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         // The consumer queue: rebalances (their callbacks run in here), errors,
         // and a message fetched before its partition's queue was split.
         let mut read = 0usize;

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 
 use super::partition::{NoCommit, PartitionSummary};
 use super::topology::Topology;
-use super::{RawBatch, SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::event::Table;
 use crate::memory::MemoryBudget;
+use crate::messages::{RawBatch, SourceBatch, SourceId};
 use crate::sim::{Emit, SimError, SimStats, Simulator, Stream};
 
 /// The simulator's output when it feeds the pipeline directly.

@@ -12,9 +12,9 @@ use super::decode::Decoder;
 use super::partition::{Commit, DeadLetterRoute, Observers, PartitionActor, PartitionSummary};
 use super::sessionize::{FlushAll, Sessionizer, Tick};
 use super::watermark::Watermark;
-use super::{SourceBatch, SourceId};
 use crate::config::Settings;
 use crate::memory::MemoryBudget;
+use crate::messages::{SourceBatch, SourceId};
 use crate::metrics::Metrics;
 use crate::sinks::dead_letter_topic::DeadLetterTopic;
 use crate::sinks::lake::{DerivedWriter, LakeStore, LakeWriter, SinkError};
@@ -195,12 +195,18 @@ impl Topology {
         if let Some(s) = &o.sessionizer {
             s.send(FlushAll)
                 .await
-                .map_err(|e| SinkError::Internal(e.to_string()))??;
+                .map_err(|source| SinkError::Stopped {
+                    stage: "sessionizer",
+                    source,
+                })??;
         }
         if let Some(a) = &o.aggregator {
             a.send(FlushAll)
                 .await
-                .map_err(|e| SinkError::Internal(e.to_string()))??;
+                .map_err(|source| SinkError::Stopped {
+                    stage: "aggregator",
+                    source,
+                })??;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::SourceId;
+use crate::messages::SourceId;
 
 #[derive(Debug)]
 pub struct Watermark {

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod datafiles;
 pub mod direct;
 pub mod encode;
+pub mod flags;
 pub mod merge;
 pub mod model;
 pub mod output;

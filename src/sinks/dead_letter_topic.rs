@@ -16,9 +16,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::actors::decode::DeadLetter;
-use crate::actors::SourceId;
 use crate::config::KafkaSettings;
+use crate::messages::{DeadLetter, SourceId};
 
 use super::lake::SinkError;
 

@@ -40,16 +40,41 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::actors::decode::{DeadLetter, DecodedBatch};
-use crate::actors::SourceId;
-use crate::columns::typed;
+use crate::columns::{typed, SchemaError};
 use crate::config::LakeSettings;
 use crate::event::Table;
 use crate::memory::MemoryBudget;
+use crate::messages::{DeadLetter, DecodedBatch, RollReason, SourceId};
 use crate::metrics::Metrics;
+use crate::time::HOUR_MS;
 
 /// Name of the dead-letter table in the lake.
 pub const DEAD_LETTERS: &str = "_dead_letters";
+
+/// A local lake's table directory could not be removed.
+#[derive(Debug, thiserror::Error)]
+#[error("clearing {}: {source}", path.display())]
+pub struct ClearError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Removes the event tables and dead letters of a local lake (what `musicaly
+/// run` does before a run, so the warehouse reflects that run only). Remote
+/// lakes (`gs://`, `s3://`) are never cleared.
+pub fn clear_event_tables(location: &str) -> Result<(), ClearError> {
+    if location.contains("://") {
+        return Ok(());
+    }
+    for t in Table::ALL.iter().map(|t| t.name()).chain([DEAD_LETTERS]) {
+        let path = std::path::Path::new(location).join(t);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).map_err(|source| ClearError { path, source })?;
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -64,8 +89,20 @@ pub enum SinkError {
     Encode { path: String, message: String },
     #[error("lake: writing {path} (encoding or uploading; uploads were retried): {message}")]
     Upload { path: String, message: String },
-    #[error("stream state: {0}")]
-    Internal(String),
+    #[error("lake: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("lake.zstd_level {level}: {source}")]
+    ZstdLevel {
+        level: i32,
+        source: parquet::errors::ParquetError,
+    },
+    /// An actor the write depends on has stopped (it failed earlier: see the
+    /// log); the partition replays from its last commit.
+    #[error("the {stage} stopped: {source}")]
+    Stopped {
+        stage: &'static str,
+        source: actix::MailboxError,
+    },
 }
 
 // ---- messages ----
@@ -75,11 +112,11 @@ pub enum SinkError {
 #[rtype(result = "Result<WriteOutcome, SinkError>")]
 pub struct Write(pub DecodedBatch);
 
-/// Close every open file of a partition, for a reason: `"age"` (the roll is
-/// `lake.file_max_age_secs` old) or `"end"` (its input ended: shutdown, revocation).
+/// Close every open file of a partition, for a reason: [`RollReason::Age`] or
+/// [`RollReason::End`] (the others are the writer's own decisions).
 #[derive(Message)]
 #[rtype(result = "Result<WriteOutcome, SinkError>")]
-pub struct Roll(pub SourceId, pub &'static str);
+pub struct Roll(pub SourceId, pub RollReason);
 
 /// Drop a partition's open files without completing them (the partition starts
 /// over from its committed offset); multipart uploads are aborted.
@@ -93,8 +130,8 @@ pub struct WriteOutcome {
     /// Set when the partition's files closed: everything before this offset is
     /// in the lake and may be committed.
     pub durable_before: Option<i64>,
-    /// Why they closed (a `RollReason` name), for metrics and logs.
-    pub reason: Option<&'static str>,
+    /// Why they closed, for metrics and logs.
+    pub reason: Option<RollReason>,
     pub files: usize,
     pub bytes: usize,
 }
@@ -387,10 +424,12 @@ pub fn hour_partition(hour_ms: i64) -> String {
 /// often nothing (docs/BENCHMARKS.md, stream core, "Session 5").
 pub fn writer_properties(settings: &LakeSettings) -> Result<WriterProperties, SinkError> {
     let compression = match settings.compression.as_str() {
-        "zstd" => Compression::ZSTD(
-            ZstdLevel::try_new(settings.zstd_level)
-                .map_err(|e| SinkError::Internal(e.to_string()))?,
-        ),
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(settings.zstd_level).map_err(|source| {
+            SinkError::ZstdLevel {
+                level: settings.zstd_level,
+                source,
+            }
+        })?),
         "snappy" => Compression::SNAPPY,
         _ => Compression::UNCOMPRESSED,
     };
@@ -516,7 +555,7 @@ impl DerivedWriter {
         if rb.num_rows() == 0 {
             return Ok(());
         }
-        let parts = split_by_hour_of(rb, ts_column).map_err(SinkError::Internal)?;
+        let parts = split_by_hour_of(rb, ts_column)?;
         let mut held = self.lock();
         for (hour, part) in parts {
             let bytes = part.get_array_memory_size();
@@ -586,8 +625,7 @@ impl DerivedWriter {
         let Some(first) = parts.first() else {
             return Ok(());
         };
-        let rb = compute::concat_batches(&first.schema(), parts)
-            .map_err(|e| SinkError::Internal(e.to_string()))?;
+        let rb = compute::concat_batches(&first.schema(), parts).map_err(SchemaError::from)?;
         let base = table.rsplit('/').next().unwrap_or(table);
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rel = format!(
@@ -686,10 +724,7 @@ impl PartitionFiles {
         self.last = Some(b.last_offset);
         let name = file_name(&b.source, first);
         for (table, rb) in &b.tables {
-            let parts = split_by_hour(rb).map_err(|message| SinkError::Encode {
-                path: name.clone(),
-                message,
-            })?;
+            let parts = split_by_hour(rb)?;
             for (hour, part) in parts {
                 let key = FileKey::Table(*table, hour);
                 let rel = || format!("{}/{}/{}", table.name(), hour_partition(hour), name);
@@ -755,23 +790,23 @@ impl PartitionFiles {
     }
 
     /// Why the open files should close now, if they should.
-    fn roll_reason(&self, cx: &Shared) -> Option<&'static str> {
+    fn roll_reason(&self, cx: &Shared) -> Option<RollReason> {
         if self
             .files
             .values()
             .any(|f| f.size() >= cx.policy.file_max_bytes)
         {
-            return Some("size");
+            return Some(RollReason::Size);
         }
         let closed = |k: &FileKey| match k {
             FileKey::Table(_, hour) => self.max_ts >= hour + HOUR_MS + cx.policy.hour_close_ms,
             FileKey::DeadLetters => false,
         };
         if self.files.keys().any(closed) {
-            return Some("hour_closed");
+            return Some(RollReason::HourClosed);
         }
         if cx.budget.lake_over() {
-            return Some("memory");
+            return Some(RollReason::Memory);
         }
         None
     }
@@ -781,7 +816,7 @@ impl PartitionFiles {
     async fn close_all(
         &mut self,
         cx: &Shared,
-        reason: &'static str,
+        reason: RollReason,
     ) -> Result<WriteOutcome, SinkError> {
         if self.files.is_empty() {
             // Nothing to close: whatever was appended is done as it is.
@@ -846,8 +881,6 @@ impl PartitionFiles {
     }
 }
 
-const HOUR_MS: i64 = 3_600_000;
-
 fn write_error(rel: &str, err: parquet::errors::ParquetError) -> SinkError {
     SinkError::Upload {
         path: rel.to_string(),
@@ -899,12 +932,15 @@ impl LakeWriter {
 }
 
 /// Splits a table batch by the UTC hour of its `ts` column.
-fn split_by_hour(rb: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, String> {
+fn split_by_hour(rb: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, SchemaError> {
     split_by_hour_of(rb, "ts")
 }
 
 /// Splits a batch by the UTC hour of a timestamp column.
-fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBatch)>, String> {
+fn split_by_hour_of(
+    rb: &RecordBatch,
+    column: &str,
+) -> Result<Vec<(i64, RecordBatch)>, SchemaError> {
     let ts = typed::<TimestampMillisecondArray>(rb, column)?;
     const HOUR: i64 = 3_600_000;
     let hours: Vec<i64> = ts
@@ -939,8 +975,7 @@ fn split_by_hour_of(rb: &RecordBatch, column: &str) -> Result<Vec<(i64, RecordBa
                 .iter()
                 .map(|c| compute::take(c.as_ref(), &idx, None))
                 .collect();
-            let part = RecordBatch::try_new(rb.schema(), cols.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
+            let part = RecordBatch::try_new(rb.schema(), cols?)?;
             Ok((h, part))
         })
         .collect()
@@ -1006,7 +1041,7 @@ impl Handler<Write> for LakeWriter {
             // Nothing open (e.g. a batch of events no table keeps): the offsets
             // are done as they are.
             let reason = if files.files.is_empty() {
-                Some("end")
+                Some(RollReason::End)
             } else {
                 files.roll_reason(&cx)
             };

@@ -62,8 +62,7 @@ pub enum WarehouseError {
 /// Row counts per table after a load.
 pub type LoadReport = Vec<(String, u64)>;
 
-/// Milliseconds in an hour: the lake's partition unit and the load unit.
-pub const HOUR_MS: i64 = 3_600_000;
+pub use crate::time::HOUR_MS;
 
 /// Tables of the star schema, in the order a report lists them.
 pub const MODEL_TABLES: [&str; 9] = [
@@ -702,27 +701,19 @@ pub fn load_from_lake(lake: &str, db: &Path) -> Result<LoadReport, WarehouseErro
 /// the next tick (a load replaces the hour, so that is safe). Dropping the handle
 /// stops the thread and waits for a load in progress.
 pub struct PeriodicLoad {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped to stop the thread: its wait ends at once, not at the next tick.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PeriodicLoad {
     pub fn start(lake: String, db: PathBuf, every: std::time::Duration) -> PeriodicLoad {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        use std::sync::mpsc::RecvTimeoutError;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("warehouse-load".into())
             .spawn(move || {
-                let tick = std::time::Duration::from_millis(200);
-                let mut waited = std::time::Duration::ZERO;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    waited += tick;
-                    if waited < every {
-                        continue;
-                    }
-                    waited = std::time::Duration::ZERO;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     match load_from_lake(&lake, &db) {
                         Ok(counts) => tracing::info!(warehouse = %db.display(), tables = ?counts, "warehouse: changed hours loaded"),
                         // Logged and retried at the next tick: the lake keeps the data.
@@ -731,13 +722,16 @@ impl PeriodicLoad {
                 }
             })
             .ok();
-        PeriodicLoad { stop, thread }
+        PeriodicLoad {
+            stop: Some(stop),
+            thread,
+        }
     }
 }
 
 impl Drop for PeriodicLoad {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
