@@ -5,7 +5,8 @@
 # lint checks and every test, and stops what it started.
 #
 #   scripts/test.sh                 everything (what CI runs)
-#   scripts/test.sh -- NAME         extra arguments go to `cargo test` (e.g. a test filter)
+#   scripts/test.sh -- NAME         extra arguments go to `cargo test` (e.g. a test filter);
+#                                   ignored tests (those needing services) are included
 #
 # Environment:
 #   CARGO_TARGET_DIR        build cache, default ~/.cache/musicaly/target (kept between runs)
@@ -64,6 +65,9 @@ export MUSICALY_TEST_S3="$(scripts/s3-emulator.sh start)"
 # Tests that need Kafka fail (never skip) when this is set.
 export MUSICALY_REQUIRE_SERVICES=1
 
+log "house rules (imports one way, thin main, typed errors, one page of benchmarks)"
+scripts/tests/house.sh
+
 if [ "${MUSICALY_SKIP_LINT:-0}" != 1 ]; then
   log "rustfmt"
   cargo fmt --check
@@ -74,6 +78,12 @@ fi
 log "build"
 cargo build --release --all-targets
 log "tests"
-cargo test --release "$@"
+# Tests that need a service, dbt or the fixtures are #[ignore = "needs ..."] so
+# that a plain `cargo test` says what it did not run; here everything runs.
+if [[ " $* " == *" -- "* ]]; then
+  cargo test --release "$@" --include-ignored
+else
+  cargo test --release "$@" -- --include-ignored
+fi
 
 log "passed in $(( $(date +%s) - started ))s"

@@ -13,7 +13,7 @@ const CONFIGS: [&str; 3] = [
 ];
 
 fn load(name: &str) -> Option<Value> {
-    let dir = common::fixtures()?.join("eventsim");
+    let dir = common::fixtures().join("eventsim");
     let text = std::fs::read_to_string(dir.join(name)).expect("read fixture config");
     Some(serde_json::from_str(&text).expect("fixture is JSON"))
 }
@@ -25,6 +25,7 @@ fn compile(v: &Value) -> Result<Model, String> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn all_fixture_configs_compile() {
     for name in CONFIGS {
         let Some(v) = load(name) else { return };
@@ -46,6 +47,7 @@ fn all_fixture_configs_compile() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn accordion_has_the_extended_pages() {
     let Some(v) = load("Accordion-config.json") else {
         return;
@@ -66,6 +68,7 @@ fn accordion_has_the_extended_pages() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn unknown_state_in_new_session_is_named() {
     let Some(mut v) = load("example-config.json") else {
         return;
@@ -77,6 +80,7 @@ fn unknown_state_in_new_session_is_named() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn probabilities_above_one_name_the_state() {
     let Some(mut v) = load("alt-example-config.json") else {
         return;
@@ -90,6 +94,7 @@ fn probabilities_above_one_name_the_state() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn missing_show_user_details_is_named() {
     let Some(mut v) = load("Accordion-config.json") else {
         return;
@@ -102,6 +107,7 @@ fn missing_show_user_details_is_named() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn new_user_auth_without_a_session_start_is_rejected() {
     let Some(mut v) = load("example-config.json") else {
         return;
@@ -112,6 +118,7 @@ fn new_user_auth_without_a_session_start_is_rejected() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn churned_state_must_be_an_auth_of_the_machine() {
     let Some(mut v) = load("example-config.json") else {
         return;

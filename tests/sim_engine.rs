@@ -31,7 +31,7 @@ impl Emit for Bytes {
 }
 
 fn example() -> Option<EventsimConfig> {
-    let p = common::fixtures()?.join("eventsim/example-config.json");
+    let p = common::fixtures().join("eventsim/example-config.json");
     Some(EventsimConfig::from_file(&p).unwrap())
 }
 
@@ -54,6 +54,7 @@ fn opts(n: u64, seed: u64, threads: usize, days: i64) -> SimOptions {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn same_seed_same_bytes_whatever_the_threads() {
     let Some(cfg) = example() else { return };
     let cat = Catalog::builtin().unwrap();
@@ -79,8 +80,9 @@ fn same_seed_same_bytes_whatever_the_threads() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn cli_output_is_identical_for_one_and_three_threads() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let cfg = fx.join("eventsim/example-config.json");
     let dir = tempfile::tempdir().unwrap();
     for t in ["1", "3"] {
@@ -130,8 +132,9 @@ fn lines(out: &[u8]) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn flags_win_over_the_config_and_config_dates_are_honoured() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let text = std::fs::read_to_string(fx.join("eventsim/example-config.json")).unwrap();
     let mut cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
     busy(&mut cfg);
@@ -216,8 +219,9 @@ fn bad_flags_are_errors_not_panics() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn eventsim_data_files_load_with_encodings_repaired() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let data = fx.join("eventsim/data");
     let c = Catalog::with_eventsim_data(&data).unwrap();
     assert_eq!(c.songs.len(), 10_000);
@@ -349,8 +353,9 @@ fn decoded_fields(e: &RawEvent<'_>) -> Vec<bool> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn sparkify_files_and_our_single_stream_decode_alike() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let Some(cfg) = example() else { return };
     // (shows user, NextSong) → shape, from real eventsim output.
     let mut theirs: Shapes = BTreeMap::new();
@@ -413,8 +418,9 @@ fn sparkify_files_and_our_single_stream_decode_alike() {
 /// with MUSICALY_LONG=1): a floor far under the target, so it fails only when
 /// something is badly wrong, not on a busy CI machine.
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn short_benchmark() {
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let long = std::env::var("MUSICALY_LONG").is_ok_and(|v| v == "1");
     let users = if long { "100000" } else { "20000" };
     let dir = tempfile::tempdir().unwrap();

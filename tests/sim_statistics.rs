@@ -69,7 +69,7 @@ struct Run {
 }
 
 fn example_model() -> Option<Model> {
-    let dir = common::fixtures()?.join("eventsim");
+    let dir = common::fixtures().join("eventsim");
     let cfg = EventsimConfig::from_file(&dir.join("example-config.json")).expect("config");
     Some(Model::compile(cfg).expect("compiles"))
 }
@@ -186,6 +186,7 @@ fn page_shares(m: &Model, v: &[f64]) -> BTreeMap<String, f64> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn page_mix_follows_the_state_machine() {
     let Some(r) = run() else { return };
     let want = page_shares(&r.model, &expected_visits(&r.model));
@@ -224,6 +225,7 @@ fn sessions(r: &Run) -> HashMap<i64, Vec<&Pv>> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn session_lengths_match_the_model() {
     let Some(r) = run() else { return };
     let want: f64 = expected_visits(&r.model).iter().sum();
@@ -266,6 +268,7 @@ fn expected_sessions_per_user(m: &Model, days: f64, damped_share: f64) -> f64 {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn events_per_user_match_the_model() {
     let Some(r) = run() else { return };
     let days = ((r.end - r.start) / DAY) as f64;
@@ -314,6 +317,7 @@ fn warp_hour_shares(damping: f64) -> [f64; 24] {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn daily_cycle_has_its_trough_near_3_and_peak_near_15() {
     let Some(r) = run() else { return };
     // Session starts on undamped hours: Mon 03:00 .. Wed 21:00 and Fri 03:00-21:00.
@@ -372,6 +376,7 @@ fn daily_cycle_has_its_trough_near_3_and_peak_near_15() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn weekend_and_holiday_dip() {
     let Some(r) = run() else { return };
     let cfg = &r.model.cfg;
@@ -411,6 +416,7 @@ fn weekend_and_holiday_dip() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn growth_adds_users_at_the_configured_rate() {
     let Some(model) = example_model() else { return };
     let start = parse_utc("2026-11-02T00:00:00").unwrap();
@@ -436,6 +442,7 @@ fn growth_adds_users_at_the_configured_rate() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn churn_happens_only_through_cancellation() {
     let Some(r) = run() else { return };
     let cancels: Vec<&Pv> = r
@@ -476,6 +483,7 @@ fn churn_happens_only_through_cancellation() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn level_changes_only_through_submit_pages() {
     let Some(r) = run() else { return };
     let mut last: HashMap<i64, &Pv> = HashMap::new();
@@ -508,6 +516,7 @@ fn level_changes_only_through_submit_pages() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn auth_events_follow_login_pages_exactly_once() {
     let Some(r) = run() else { return };
     let mut prev: HashMap<i64, &Pv> = HashMap::new();
@@ -523,6 +532,7 @@ fn auth_events_follow_login_pages_exactly_once() {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn ids_times_and_sessions_are_well_formed() {
     let Some(r) = run() else { return };
     assert!(r.pvs.iter().all(|p| p.ts >= r.start && p.ts < r.end));
@@ -555,6 +565,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn field_sets_per_topic_and_auth_state() {
     let Some(r) = run() else { return };
     let device = ["city", "zip", "state", "userAgent", "lon", "lat"];

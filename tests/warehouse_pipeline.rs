@@ -39,8 +39,9 @@ fn warehouse_counts(db: &std::path::Path) -> Option<Vec<i64>> {
 }
 
 #[test]
+#[ignore = "needs Kafka: run scripts/test.sh (or set MUSICALY_TEST_KAFKA)"]
 fn pipeline_loads_the_warehouse_while_running() {
-    let Some(brokers) = kafka() else { return };
+    let brokers = kafka();
     let tmp = tempfile::tempdir().unwrap();
     let prefix = format!("{}.", unique("wh"));
     let topics: Vec<String> = TABLES.iter().map(|t| format!("{prefix}{t}")).collect();

@@ -84,30 +84,28 @@ pub fn lake_identities(c: &duckdb::Connection, lake: &Path, table: &str) -> u64 
     .unwrap() as u64
 }
 
-/// Where the fixtures are (CI has them at ../shared/fixtures).
-pub fn fixtures() -> Option<PathBuf> {
+/// The fixtures, real inputs written outside this project (CI has them at
+/// ../shared/fixtures). Tests that read them are `#[ignore = "needs the
+/// fixtures ..."]`; scripts/test.sh runs them with `--include-ignored`.
+pub fn fixtures() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if p.exists() {
-        Some(p)
-    } else if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() {
-        panic!("fixtures missing at {} (required in CI)", p.display());
-    } else {
-        eprintln!("skipping: fixtures not found at {}", p.display());
-        None
-    }
+    assert!(
+        p.exists(),
+        "needs the fixtures at {}: check out ../shared next to the project",
+        p.display()
+    );
+    p
 }
 
-/// The test Kafka broker, started by scripts/test.sh. Without it the test is
-/// skipped, except under MUSICALY_REQUIRE_SERVICES (CI), where it fails.
-pub fn kafka() -> Option<String> {
+/// The test Kafka broker's bootstrap address. Tests that call this are marked
+/// `#[ignore = "needs Kafka: ..."]`; scripts/test.sh starts it and runs them
+/// with `--include-ignored`. Run without it, they fail with this message
+/// rather than pass without testing anything.
+pub fn kafka() -> String {
     match std::env::var("MUSICALY_TEST_KAFKA") {
-        Ok(b) => Some(b),
-        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
-            panic!("MUSICALY_TEST_KAFKA is not set but services are required")
-        }
+        Ok(v) => v,
         Err(_) => {
-            eprintln!("skipping: no Kafka (run through scripts/test.sh, or set MUSICALY_TEST_KAFKA=127.0.0.1:PORT)");
-            None
+            panic!("needs Kafka: run scripts/test.sh, which starts it and sets MUSICALY_TEST_KAFKA")
         }
     }
 }
@@ -352,32 +350,25 @@ pub fn table_checksums(c: &duckdb::Connection, schema: &str) -> Vec<(String, i64
         .collect()
 }
 
-/// The venv's dbt, made by scripts/test.sh. Without it the test is skipped,
-/// except under MUSICALY_REQUIRE_SERVICES (CI), where it fails.
-pub fn dbt() -> Option<PathBuf> {
+/// The venv's dbt (scripts/venv.sh). Tests that call this are marked
+/// `#[ignore = "needs dbt: ..."]`; scripts/test.sh starts it and runs them
+/// with `--include-ignored`. Run without it, they fail with this message
+/// rather than pass without testing anything.
+pub fn dbt() -> PathBuf {
     match std::env::var("MUSICALY_DBT") {
-        Ok(p) => Some(PathBuf::from(p)),
-        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
-            panic!("MUSICALY_DBT is not set but services are required")
-        }
-        Err(_) => {
-            eprintln!("skipping: no dbt (run through scripts/test.sh, or set MUSICALY_DBT=/path/to/venv/bin/dbt)");
-            None
-        }
+        Ok(v) => PathBuf::from(v),
+        Err(_) => panic!("needs dbt: run scripts/test.sh, which starts it and sets MUSICALY_DBT"),
     }
 }
 
-/// The test fake-gcs-server's base URL, started by scripts/test.sh.
-pub fn fake_gcs() -> Option<String> {
+/// The test fake-gcs-server's base URL. Tests that call this are marked
+/// `#[ignore = "needs fake-gcs-server: ..."]`; scripts/test.sh starts it and runs them
+/// with `--include-ignored`. Run without it, they fail with this message
+/// rather than pass without testing anything.
+pub fn fake_gcs() -> String {
     match std::env::var("MUSICALY_TEST_GCS") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
-            panic!("MUSICALY_TEST_GCS is not set but services are required")
-        }
-        Err(_) => {
-            eprintln!("skipping: no fake-gcs-server (run through scripts/test.sh, or set MUSICALY_TEST_GCS=http://127.0.0.1:PORT)");
-            None
-        }
+        Ok(v) => v,
+        Err(_) => panic!("needs fake-gcs-server: run scripts/test.sh, which starts it and sets MUSICALY_TEST_GCS"),
     }
 }
 
@@ -417,16 +408,13 @@ pub fn scalar(c: &duckdb::Connection, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-/// The test S3 emulator's endpoint, started by scripts/test.sh.
-pub fn s3_emulator() -> Option<String> {
+/// The test S3 emulator's endpoint. Tests that call this are marked
+/// `#[ignore = "needs the S3 emulator: ..."]`, like [`kafka`].
+pub fn s3_emulator() -> String {
     match std::env::var("MUSICALY_TEST_S3") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var("MUSICALY_REQUIRE_SERVICES").is_ok() => {
-            panic!("MUSICALY_TEST_S3 is not set but services are required")
-        }
-        Err(_) => {
-            eprintln!("skipping: no S3 emulator (run through scripts/test.sh, or set MUSICALY_TEST_S3=http://127.0.0.1:PORT)");
-            None
-        }
+        Ok(v) => v,
+        Err(_) => panic!(
+            "needs the S3 emulator: run scripts/test.sh, which starts it and sets MUSICALY_TEST_S3"
+        ),
     }
 }
