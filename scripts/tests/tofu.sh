@@ -19,7 +19,7 @@ rm -rf "$src"
 cp -r "$dir" "$src"
 chmod -R u+w "$src"
 echo "building OpenTofu $version (a few minutes, once)" >&2
-(cd "$src" && CGO_ENABLED=0 go build -o "$bin.tmp" ./cmd/tofu)
+(cd "$src" && CGO_ENABLED=0 go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$bin.tmp" ./cmd/tofu)
 mv "$bin.tmp" "$bin"
 rm -rf "$src"
 echo "$bin"

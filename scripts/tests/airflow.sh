@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Tests the Airflow DAG (deploy/airflow/musicaly_hourly.py) with a real Airflow from PyPI:
+# the DAG imports without errors, and `airflow dags test` runs one hour of a small
+# `musicaly run` lake through it (sensor, `musicaly load --hour`, `dbt build` on DuckDB);
+# then the service's warehouse holds exactly that hour and dbt's models hold that hour's listens.
+#
+# Airflow lives in its own virtualenv (${XDG_CACHE_HOME:-~/.cache}/musicaly/airflow-venv,
+# about 40 s and 290 MB once). Needs: the release binary (MUSICALY_BIN, default
+# $CARGO_TARGET_DIR/release/musicaly) and the project venv's dbt and python (MUSICALY_DBT,
+# MUSICALY_PYTHON, as scripts/test.sh sets them).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/musicaly"
+target="${CARGO_TARGET_DIR:-$cache/target}"
+bin="${MUSICALY_BIN:-$target/release/musicaly}"
+venv="${MUSICALY_VENV:-$cache/venv}"
+dbt="${MUSICALY_DBT:-$venv/bin/dbt}"
+py="${MUSICALY_PYTHON:-$venv/bin/python}"
+fail() { echo "airflow.sh: FAILED: $*" >&2; exit 1; }
+[ -x "$bin" ] || fail "no musicaly binary at $bin (cargo build --release --bin musicaly)"
+[ -x "$dbt" ] || fail "no dbt at $dbt (scripts/venv.sh)"
+
+af_version=3.3.2
+afv="$cache/airflow-venv"
+if [ "$(cat "$afv/.musicaly-airflow" 2>/dev/null)" != "$af_version" ]; then
+  echo "airflow.sh: installing apache-airflow $af_version into $afv (once)" >&2
+  rm -rf "$afv"
+  python3 -m venv "$afv"
+  "$afv/bin/pip" install --quiet --disable-pip-version-check "apache-airflow==$af_version"
+  echo "$af_version" > "$afv/.musicaly-airflow"
+fi
+airflow="$afv/bin/airflow"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+export AIRFLOW_HOME="$tmp/airflow" AIRFLOW__CORE__DAGS_FOLDER="$root/deploy/airflow" \
+  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__UNIT_TEST_MODE=False NO_COLOR=1
+mkdir -p "$AIRFLOW_HOME"
+
+# One day of 200 users; the DAG's load has to rebuild the warehouse, so drop the one `run` made.
+data="$tmp/data"
+"$bin" run -n 200 -s 2026-11-06T00:00:00 -e 2026-11-07T00:00:00 -r 15 --data-dir "$data" > "$tmp/run.log" 2>&1 \
+  || { cat "$tmp/run.log" >&2; fail "musicaly run"; }
+rm -f "$data/warehouse.duckdb"
+
+"$airflow" db migrate > "$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; fail "airflow db migrate"; }
+errors="$("$airflow" dags list-import-errors --local -o json 2>/dev/null)"
+[ "$errors" = "[]" ] || fail "the DAG has import errors: $errors"
+"$airflow" dags list --local -o plain 2>/dev/null | grep -q '^musicaly_hourly ' || fail "musicaly_hourly is not among the DAGs"
+
+# The run of logical date T covers the hour T .. T+1h (CronDataIntervalTimetable).
+hour="2026-11-06T13:00:00"
+export MUSICALY_BIN="$bin" MUSICALY_CONFIG="" MUSICALY_DATA_DIR="$data" MUSICALY_DBT="$dbt" \
+  MUSICALY_DBT_TARGET=duckdb MUSICALY_DBT_SCOPE=hour MUSICALY_DBT_DB="$tmp/dbt.duckdb" \
+  MUSICALY_DBT_PROJECT="$root/warehouse" MUSICALY_CLOSE_DELAY_SECS=900
+"$airflow" dags test musicaly_hourly "${hour}+00:00" > "$tmp/dags-test.log" 2>&1 \
+  || { tail -80 "$tmp/dags-test.log" >&2; fail "airflow dags test"; }
+grep -q "Completed successfully" "$tmp/dags-test.log" || { tail -80 "$tmp/dags-test.log" >&2; fail "dbt did not complete"; }
+grep -Eq "state=success|DagRunState.SUCCESS|dag_run.*success" "$tmp/dags-test.log" \
+  || { tail -80 "$tmp/dags-test.log" >&2; fail "the DAG run did not end in success"; }
+
+"$py" - "$data" "$tmp/dbt.duckdb" "$hour" <<'PY'
+import sys, duckdb
+data, dbt_db, hour = sys.argv[1:]
+hour = hour.replace("T", " ")
+c = duckdb.connect()
+c.execute("SET TimeZone = 'UTC'")
+lake = c.execute(
+    f"SELECT count(*) FROM read_parquet('{data}/lake/listen_events/*/*/*/*/*.parquet') "
+    f"WHERE date_trunc('hour', ts) = timestamptz '{hour}+00'").fetchone()[0]
+c.execute(f"ATTACH '{data}/warehouse.duckdb' AS svc (READ_ONLY)")
+c.execute(f"ATTACH '{dbt_db}' AS dbt (READ_ONLY)")
+svc_hours = c.execute("SELECT count(DISTINCT date_trunc('hour', ts)), count(*) FROM svc.main.listen_events").fetchone()
+svc_facts = c.execute("SELECT count(*) FROM svc.main.fact_streams").fetchone()[0]
+dbt_facts = c.execute("SELECT count(*) FROM dbt.main.fact_streams").fetchone()[0]
+models = {r[0] for r in c.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = 'dbt'").fetchall()}
+print(f"airflow.sh: hour {hour}: lake {lake} listens; service warehouse {svc_hours[1]} listens in {svc_hours[0]} hour(s), "
+      f"{svc_facts} facts; dbt {dbt_facts} facts, {len(models)} models")
+assert lake > 0, "the test hour has no listens: pick another hour"
+assert svc_hours == (1, lake), f"musicaly load --hour loaded {svc_hours}, want (1 hour, {lake} listens)"
+assert svc_facts == lake, (svc_facts, lake)
+assert dbt_facts == lake, f"dbt fact_streams has {dbt_facts} rows, want the hour's {lake}"
+missing = {"dim_users", "dim_songs", "dim_artists", "dim_location", "dim_datetime", "fact_streams",
+           "wide_streams", "fact_sessions", "agg_streams_hourly"} - models
+assert not missing, f"dbt did not build {missing}"
+PY
+echo "airflow.sh: passed (DAG imports; dags test loaded and built hour $hour)"
