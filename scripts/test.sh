@@ -73,6 +73,7 @@ fi
 
 log "build"
 cargo build --release --all-targets
+log "deploy/: terraform, example configs, Prometheus rules, Airflow DAG"; for t in terraform config-check prometheus airflow; do scripts/tests/$t.sh; done
 log "tests"
 cargo test --release "$@"
 
