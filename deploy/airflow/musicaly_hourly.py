@@ -3,7 +3,8 @@
 The service already loads closed lake hours by itself (`warehouse.load_interval_secs`);
 this DAG does the same under Airflow's schedule, retries and deadline alerts, and adds
 the dbt project (warehouse/) on the target of your choice. One run per hour of data
-(`data_interval_start` .. `data_interval_end`):
+(`data_interval_start` .. `data_interval_end`; a scheduled run's logical date is the hour's
+start, a manual run at time T takes the last complete hour before T):
 
   wait_for_hour_closed   a sensor (reschedule mode): the hour is over by
                          `musicaly_close_delay_secs` (default 900 s: the lake closes an

@@ -48,16 +48,30 @@ errors="$("$airflow" dags list-import-errors --local -o json 2>/dev/null)"
 [ "$errors" = "[]" ] || fail "the DAG has import errors: $errors"
 "$airflow" dags list --local -o plain 2>/dev/null | grep -q '^musicaly_hourly ' || fail "musicaly_hourly is not among the DAGs"
 
-# The run of logical date T covers the hour T .. T+1h (CronDataIntervalTimetable).
+# A run covers its data interval [data_interval_start, +1h): a manual run (what `dags test`
+# makes) at logical date T gets the last complete hour before T, so 14:00 loads 13:00.
 hour="2026-11-06T13:00:00"
 export MUSICALY_BIN="$bin" MUSICALY_CONFIG="" MUSICALY_DATA_DIR="$data" MUSICALY_DBT="$dbt" \
   MUSICALY_DBT_TARGET=duckdb MUSICALY_DBT_SCOPE=hour MUSICALY_DBT_DB="$tmp/dbt.duckdb" \
   MUSICALY_DBT_PROJECT="$root/warehouse" MUSICALY_CLOSE_DELAY_SECS=900
-"$airflow" dags test musicaly_hourly "${hour}+00:00" > "$tmp/dags-test.log" 2>&1 \
-  || { tail -80 "$tmp/dags-test.log" >&2; fail "airflow dags test"; }
-grep -q "Completed successfully" "$tmp/dags-test.log" || { tail -80 "$tmp/dags-test.log" >&2; fail "dbt did not complete"; }
-grep -Eq "state=success|DagRunState.SUCCESS|dag_run.*success" "$tmp/dags-test.log" \
-  || { tail -80 "$tmp/dags-test.log" >&2; fail "the DAG run did not end in success"; }
+log="$tmp/dags-test.log"
+rc=0
+"$airflow" dags test musicaly_hourly 2026-11-06T14:00:00+00:00 > "$log" 2>&1 || rc=$?
+show() { tail -80 "$log" >&2; }
+for t in wait_for_hour_closed load_hour dbt_build; do
+  grep -q "end task task_id=$t " "$log" || { show; fail "task $t did not run to its end"; }
+done
+grep -q "musicaly load --data-dir $data --hour $hour" "$log" || { show; fail "load_hour did not load $hour"; }
+grep -q "Completed successfully" "$log" || { show; fail "dbt build did not complete"; }
+grep -Eq "Marking run <DagRun musicaly_hourly .* successful" "$log" || { show; fail "the DAG run did not succeed"; }
+if [ "$rc" != 0 ]; then
+  # Airflow 3.3.2's `dags test` crashes after a successful run of any DAG with a deadline
+  # (apache/airflow#73428: DeadlineAlertModel.get_by_id given the in-memory alert, a dict);
+  # the scheduler's path is not affected. Accept exactly that failure, nothing else.
+  grep -q "deadline_alert.py" "$log" && grep -q "'dict' object has no attribute 'hex'" "$log" \
+    || { show; fail "airflow dags test exited $rc"; }
+  echo "airflow.sh: dags test exited $rc after the run succeeded: the known deadline-pruning bug (apache/airflow#73428)"
+fi
 
 "$py" - "$data" "$tmp/dbt.duckdb" "$hour" <<'PY'
 import sys, duckdb

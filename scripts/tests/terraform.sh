@@ -51,7 +51,10 @@ for t in ("startup.sh.tftpl", "broker.sh.tftpl"):
     (out / t.replace(".tftpl", "")).write_text(text)
 PY
 for s in startup.sh broker.sh; do bash -n "$tmp/$s" || fail "deploy/gcp/$s.tftpl rendered is not valid bash"; done
-echo "terraform.sh: startup scripts pass bash -n"
+if command -v shellcheck > /dev/null; then   # Debian's shellcheck, when installed
+  shellcheck -S warning "$tmp/startup.sh" "$tmp/broker.sh" || fail "shellcheck of the rendered startup scripts"
+fi
+echo "terraform.sh: startup scripts pass bash -n$(command -v shellcheck > /dev/null && echo ' and shellcheck')"
 
 scripts/tests/config-check.sh "$tmp/gcp-vm.toml"
 echo "terraform.sh: passed"
