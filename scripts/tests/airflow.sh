@@ -44,7 +44,8 @@ data="$tmp/data"
 rm -f "$data/warehouse.duckdb"
 
 "$airflow" db migrate > "$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; fail "airflow db migrate"; }
-errors="$("$airflow" dags list-import-errors --local -o json 2>/dev/null)"
+# (the CLI prints a graphviz warning on stdout before the JSON: keep the last line)
+errors="$("$airflow" dags list-import-errors --local -o json 2>/dev/null | tail -n 1)"
 [ "$errors" = "[]" ] || fail "the DAG has import errors: $errors"
 "$airflow" dags list --local -o plain 2>/dev/null | grep -q '^musicaly_hourly ' || fail "musicaly_hourly is not among the DAGs"
 

@@ -61,6 +61,9 @@ ALLOWED_ROLES: dict[str, dict[str, set[str]]] = {
 PREFIX_ONLY_ROLES = {"roles/storage.objectUser", "roles/storage.objectCreator", "roles/storage.objectAdmin"}
 FORBIDDEN_TYPES = re.compile(r"^google_.*_iam_(binding|policy)$|^google_service_account_key$")
 KAFKA_PORTS = {9092, 9093}
+# The only service accounts a Kafka port may admit: the brokers' clients and each other
+# (the serve VM reads the pipelines' window partials from a topic).
+KAFKA_SOURCES = {"pipeline", "simulator", "loader", "broker"}
 # Names that are not declarations: meta-arguments and built-in objects.
 BUILTIN_ROOTS = {"count", "each", "path", "self", "terraform"}
 
@@ -335,6 +338,9 @@ class Module:
                     self.error(f"{name}: opens a Kafka port ({', '.join(map(str, sorted(KAFKA_PORTS)))}) to source ranges: admit the pipeline/simulator VMs by service account or tag only")
                 if not body.get("source_service_accounts") and not body.get("source_tags"):
                     self.error(f"{name}: opens a Kafka port without source service accounts or tags (that admits every source)")
+                extra = self.accounts_in(body.get("source_service_accounts", [])) - KAFKA_SOURCES
+                if extra:
+                    self.error(f"{name}: opens a Kafka port to {', '.join(sorted(extra))} (allowed: {', '.join(sorted(KAFKA_SOURCES))})")
 
     # -- instances ----------------------------------------------------------------------
     def check_instances(self):

@@ -110,6 +110,12 @@ class CheckTerraform(unittest.TestCase):
         )
         self.assertFails("kafka_clients: opens a Kafka port", "kafka_clients: source range var.subnet_cidr is not validated")
 
+    def test_kafka_open_to_another_account(self):
+        self.append("iam.tf", 'resource "google_service_account" "etl" {\n  account_id = "etl"\n}\n')
+        self.edit("network.tf", "    [google_service_account.pipeline.email, google_service_account.simulator.email],",
+                  "    [google_service_account.pipeline.email, google_service_account.etl.email],")
+        self.assertFails("kafka_clients: opens a Kafka port to etl")
+
     def test_kafka_all_ports(self):
         self.edit("network.tf", '    ports    = [tostring(var.dashboard_port)]\n', "")
         self.assertFails("google_compute_firewall.dashboard: opens a Kafka port")
