@@ -49,6 +49,31 @@ errors="$("$airflow" dags list-import-errors --local -o json 2>/dev/null | tail 
 [ "$errors" = "[]" ] || fail "the DAG has import errors: $errors"
 "$airflow" dags list --local -o plain 2>/dev/null | grep -q '^musicaly_hourly ' || fail "musicaly_hourly is not among the DAGs"
 
+# The sensor's two conditions, one at a time: files in the hour's directory, and time past
+# the hour's end + the close delay (an hour that has files but is not over yet stays open).
+MUSICALY_DATA_DIR="$data" MUSICALY_CLOSE_DELAY_SECS=900 "$afv/bin/python" - "$root/deploy/airflow" "$tmp/lake-now" <<'PY' > "$tmp/sensor.log" 2>&1 \
+  || { cat "$tmp/sensor.log" >&2; fail "the sensor's hour_closed() is wrong"; }
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import musicaly_hourly as m
+h = timedelta(hours=1)
+t = datetime(2026, 11, 6, 13, tzinfo=timezone.utc)
+assert m.hour_closed(t, t + h), "an hour of the data, long over, is closed"
+empty = datetime(2026, 11, 8, tzinfo=timezone.utc)
+assert not m.hour_closed(empty, empty + h), "an hour without files is not closed"
+now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+d = Path(m.hour_dir(sys.argv[2], now))
+d.mkdir(parents=True)
+(d / "listen_events-000-0.parquet").write_bytes(b"")
+m.DEFAULTS["musicaly_lake"] = sys.argv[2]  # as MUSICALY_LAKE would set it
+assert m.lake_root() == sys.argv[2]
+assert not m.hour_closed(now, now + h), "the current hour is not closed, even with files"
+assert m.hour_closed(now - 2 * h, now - h) is False, "no files for that hour in this lake"
+PY
+echo "airflow.sh: the sensor waits for files and for the hour's end + close delay"
+
 # A run covers its data interval [data_interval_start, +1h): a manual run (what `dags test`
 # makes) at logical date T gets the last complete hour before T, so 14:00 loads 13:00.
 hour="2026-11-06T13:00:00"
