@@ -39,7 +39,7 @@ locals {
   # checked on the bucket itself, which a prefix condition cannot narrow (names only).
   lake_objects    = "projects/_/buckets/${google_storage_bucket.lake.name}/objects/${var.lake_prefix}/"
   lake_condition  = "resource.name.startsWith(\"${local.lake_objects}\") || resource.type == \"storage.googleapis.com/Bucket\""
-  package_readers = var.package_bucket == "" ? {} : local.vm_accounts
+  package_readers = { for role, email in local.vm_accounts : role => email if var.package_bucket != "" }
 }
 
 # Every VM ships its journal and metrics (Ops Agent) to Cloud Logging/Monitoring.
