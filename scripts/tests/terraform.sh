@@ -4,7 +4,8 @@
 #   2. check_terraform.py (python-hcl2): references, templates, least-privilege IAM,
 #      firewalls, instances; and its unit tests (it must fail on broken copies);
 #   3. the startup scripts, rendered with sample values, pass `bash -n`;
-#   4. the config the VMs get (musicaly.toml.tftpl rendered) passes `musicaly config check`.
+#   4. the config the VMs get (musicaly.toml.tftpl rendered) passes `musicaly config check`;
+#   5. the startup script's boots (install, config, units, upgrade, bad config): startup-script.sh.
 # `tofu validate` is not run: it needs the google provider, which cannot be fetched here.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -57,4 +58,5 @@ fi
 echo "terraform.sh: startup scripts pass bash -n$(command -v shellcheck > /dev/null && echo ' and shellcheck')"
 
 scripts/tests/config-check.sh "$tmp/gcp-vm.toml"
+scripts/tests/startup-script.sh
 echo "terraform.sh: passed"
