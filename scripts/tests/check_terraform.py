@@ -64,8 +64,6 @@ KAFKA_PORTS = {9092, 9093}
 # The only service accounts a Kafka port may admit: the brokers' clients and each other
 # (the serve VM reads the pipelines' window partials from a topic).
 KAFKA_SOURCES = {"pipeline", "simulator", "loader", "broker"}
-# Names that are not declarations: meta-arguments and built-in objects.
-BUILTIN_ROOTS = {"count", "each", "path", "self", "terraform"}
 
 REF = re.compile(
     r"(?<![\w.\"-])(?:"
@@ -113,10 +111,13 @@ def blocks(parsed, kind):
     """(label..., body) of every block of a kind across files: variable/output -> (name, body)."""
     for item in parsed.get(kind, []):
         for label, body in item.items():
+            if label == "__is_block__":
+                continue
             label = unquote(label)
             if kind in ("resource", "data"):
                 for name, inner in body.items():
-                    yield label, unquote(name), inner
+                    if name != "__is_block__":
+                        yield label, unquote(name), inner
             else:
                 yield label, body
 
