@@ -5,7 +5,8 @@
 #      firewalls, instances; and its unit tests (it must fail on broken copies);
 #   3. the startup scripts, rendered with sample values, pass `bash -n`;
 #   4. the config the VMs get (musicaly.toml.tftpl rendered) passes `musicaly config check`;
-#   5. the startup script's boots (install, config, units, upgrade, bad config): startup-script.sh.
+#   5. the startup script's boots (install, config, units, upgrade, bad config): startup-script.sh;
+#   6. a real Kafka broker starts with the properties broker.sh.tftpl writes: broker-config.sh.
 # `tofu validate` is not run: it needs the google provider, which cannot be fetched here.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -59,4 +60,5 @@ echo "terraform.sh: startup scripts pass bash -n$(command -v shellcheck > /dev/n
 
 scripts/tests/config-check.sh "$tmp/gcp-vm.toml"
 scripts/tests/startup-script.sh
+scripts/tests/broker-config.sh
 echo "terraform.sh: passed"
