@@ -17,6 +17,7 @@ checks what matters for this deployment without it:
                controller) admits sources by service account or tag only, never by range;
                a variable used as a source range must be validated against 0.0.0.0/0
   instances    every VM runs as one of our service accounts and has no external address
+  buckets      uniform access, public access prevented, lifecycle rules
 
   check_terraform.py DIR                      exit 0, or 1 with one line per problem
   check_terraform.py DIR --render-config OUT  also renders musicaly.toml.tftpl with sample
@@ -355,6 +356,21 @@ class Module:
                 if "access_config" in nic:
                     self.error(f"{name}: has an external address (access_config): VMs are private, use IAP and Cloud NAT")
 
+    # -- buckets ------------------------------------------------------------------------
+    def check_buckets(self):
+        for name, body in self.resources.items():
+            if not name.startswith("google_storage_bucket."):
+                continue
+            if str(body.get("uniform_bucket_level_access", "")).lower() != "true":
+                self.error(f"{name}: needs uniform_bucket_level_access = true (IAM conditions, no object ACLs)")
+            if unquote(body.get("public_access_prevention", "")) != "enforced":
+                self.error(f"{name}: needs public_access_prevention = \"enforced\"")
+            rules = body.get("lifecycle_rule", []) + [
+                d for item in body.get("dynamic", []) for label, d in item.items() if unquote(label) == "lifecycle_rule"
+            ]
+            if not rules:
+                self.error(f"{name}: has no lifecycle rules (retention, storage class, aborted uploads)")
+
     def check(self):
         if not self.errors:
             self.check_references()
@@ -362,6 +378,7 @@ class Module:
             self.check_iam()
             self.check_firewalls()
             self.check_instances()
+            self.check_buckets()
         return self.errors
 
 
@@ -397,7 +414,7 @@ def main(argv=None):
         a.render_config.write_text(render(a.dir / "musicaly.toml.tftpl", SAMPLE_CONFIG))
     if errors:
         return 1
-    print(f"check_terraform: {a.dir}: references, templates, IAM, firewalls and instances OK")
+    print(f"check_terraform: {a.dir}: references, templates, IAM, firewalls, instances and buckets OK")
     return 0
 
 

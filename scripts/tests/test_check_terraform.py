@@ -144,6 +144,14 @@ class CheckTerraform(unittest.TestCase):
         self.edit("compute.tf", "email  = google_service_account.simulator.email", 'email  = "default"')
         self.assertFails("google_compute_instance.simulator: runs as no service account of this module")
 
+    def test_bucket_without_lifecycle_or_uniform_access(self):
+        self.append("storage.tf", 'resource "google_storage_bucket" "scratch" {\n  name     = "scratch"\n  location = var.region\n}\n')
+        self.assertFails(
+            "google_storage_bucket.scratch: needs uniform_bucket_level_access",
+            "google_storage_bucket.scratch: needs public_access_prevention",
+            "google_storage_bucket.scratch: has no lifecycle rules",
+        )
+
     def test_syntax_error(self):
         self.append("outputs.tf", 'output "x" {\n  value = \n')
         self.assertFails("outputs.tf: does not parse")
