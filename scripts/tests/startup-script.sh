@@ -106,7 +106,7 @@ calls | grep -q "^systemctl restart musicaly-pipeline.service" || fail "an upgra
 cp "$conf" "$T/good.toml"
 printf "[lake]\ncompresion = \"zstd\"\n" > "$FAKE_MD/musicaly-config"
 if boot; then fail "a boot with an invalid config succeeded"; fi
-grep -q "is invalid: kept" "$T/boot.log" || { cat "$T/boot.log"; fail "no message about the invalid config"; }
+grep -q "metadata is invalid (above): kept" "$T/boot.log" || { cat "$T/boot.log"; fail "no message about the invalid config"; }
 cmp -s "$T/good.toml" "$conf" || fail "an invalid config replaced the good one"
 calls | grep -q "^systemctl" && fail "an invalid config touched the units"
 cp "$T/good.toml" "$FAKE_MD/musicaly-config"
