@@ -77,6 +77,7 @@ fi
 
 log "build"
 cargo build --release --all-targets
+log "deploy/: terraform, example configs, Prometheus rules, Airflow DAG"; for t in terraform config-check prometheus airflow; do scripts/tests/$t.sh; done
 log "tests"
 # Tests that need a service, dbt or the fixtures are #[ignore = "needs ..."] so
 # that a plain `cargo test` says what it did not run; here everything runs.
