@@ -50,7 +50,8 @@ pub enum Command {
     /// hour-partitioned tables), or with --hour the load-job request bodies that
     /// (re)load those hours. Nothing is sent: see docs/BIGQUERY.md.
     Bigquery(BigqueryArgs),
-    /// Print the effective configuration (defaults + file + environment + flags) as TOML.
+    /// Check a config file (`config check FILE`) or print the effective
+    /// configuration with each value's source (`config show [-c FILE]`, the default).
     Config(ConfigArgs),
 }
 
@@ -228,7 +229,27 @@ pub struct BigqueryArgs {
 
 #[derive(Args)]
 pub struct ConfigArgs {
-    /// musicaly TOML config file.
+    #[command(subcommand)]
+    pub action: Option<ConfigAction>,
+    /// musicaly TOML config file (for `show`, the default action).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ConfigAction {
+    /// Validate a config file: exit 0 if musicaly would start with it, else
+    /// exit 1 naming the key, the value and what is allowed. Writes nothing.
+    Check {
+        /// The musicaly TOML file to check (the environment's MUSICALY__* still apply).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print every effective value with its source (default, file, env, flag);
+    /// secrets are masked.
+    Show {
+        /// musicaly TOML config file.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }

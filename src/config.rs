@@ -6,6 +6,8 @@
 //! Every section denies unknown keys, and [`Settings::validate`] checks values, so a
 //! typo fails at start-up with the key, the value and what is allowed.
 
+pub mod show;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,8 @@ pub enum ConfigError {
     /// it is not kept as a `source` too, or error chains would say it twice.
     #[error("config: {0}")]
     Load(config::ConfigError),
+    #[error("config: cannot render the settings (a bug: please report it): {0}")]
+    Render(#[from] toml::ser::Error),
     #[error("config: key `{key}` has value {value}, allowed: {allowed}")]
     Invalid {
         key: &'static str,
@@ -419,11 +423,6 @@ impl Settings {
             max_ts_ms: crate::time::parse_utc(&self.decode.max_ts).unwrap_or(i64::MAX),
         }
     }
-}
-
-/// The effective settings as TOML (`musicaly config`).
-pub fn render_toml(s: &Settings) -> String {
-    toml::to_string_pretty(s).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
 #[cfg(test)]

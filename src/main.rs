@@ -12,7 +12,8 @@ use anyhow::{bail, Result};
 use clap::Parser as _;
 
 use cli::{
-    BigqueryArgs, Cli, Command, Format, LoadArgs, PipelineArgs, ReportArgs, RunArgs, SimulateArgs,
+    BigqueryArgs, Cli, Command, ConfigAction, Format, LoadArgs, PipelineArgs, ReportArgs, RunArgs,
+    SimulateArgs,
 };
 use musicaly::app::{self, AppError};
 use musicaly::config::{Overrides, Settings};
@@ -41,11 +42,15 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
         Command::Bigquery(a) => cmd_bigquery(a),
-        Command::Config(a) => {
-            let s = Settings::load(a.config.as_deref(), &vec![])?;
-            print!("{}", musicaly::config::render_toml(&s));
-            Ok(())
-        }
+        Command::Config(a) => match a.action {
+            Some(ConfigAction::Check { file }) => {
+                Settings::load(Some(&file), &vec![])?;
+                println!("{}: ok", file.display());
+                Ok(())
+            }
+            Some(ConfigAction::Show { config }) => config_show(config.or(a.config).as_deref()),
+            None => config_show(a.config.as_deref()),
+        },
     }
 }
 
@@ -62,6 +67,12 @@ fn init_logging(s: &Settings) {
     } else {
         b.try_init()
     };
+}
+
+fn config_show(file: Option<&Path>) -> Result<()> {
+    let list = musicaly::config::show::effective(file, &vec![])?;
+    print!("{}", musicaly::config::show::render(&list));
+    Ok(())
 }
 
 fn data_dir_override(o: &mut Overrides, dir: &Option<PathBuf>) {
