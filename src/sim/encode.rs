@@ -18,9 +18,8 @@
 //! small integer (`itemInSession`).
 
 use super::catalog::Catalog;
-use super::direct::{EventLines, Line};
 use super::model::Model;
-use super::{Dialect, Stream};
+use super::stream::{Dialect, Stream};
 use crate::event::Table;
 
 /// One message of a batch: `bytes[start..sid]`, then the session id, then
@@ -86,6 +85,63 @@ impl MsgSink for Batch {
             sid: sid as u32,
             end: self.bytes.len() as u32,
         });
+    }
+}
+
+/// One message of the event being written: `bufs[buf][start..end]`, its `\n`
+/// included.
+#[derive(Debug, Clone, Copy)]
+pub struct Line {
+    pub stream: Stream,
+    pub buf: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The lines of one event: at most four (page view, listen, auth, status
+/// change), kept in an array rather than a `Vec` (no capacity check per
+/// line, nothing to free).
+#[derive(Debug, Clone, Copy)]
+pub struct EventLines {
+    n: usize,
+    lines: [Line; 4],
+}
+
+impl Default for EventLines {
+    fn default() -> Self {
+        let none = Line {
+            stream: Stream::Single,
+            buf: 0,
+            start: 0,
+            end: 0,
+        };
+        EventLines {
+            n: 0,
+            lines: [none; 4],
+        }
+    }
+}
+
+impl EventLines {
+    #[inline]
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// Adds a line; an event has four at most (a fifth would be a bug, and
+    /// is dropped in release builds).
+    #[inline]
+    pub fn push(&mut self, l: Line) {
+        debug_assert!(self.n < self.lines.len());
+        if let Some(slot) = self.lines.get_mut(self.n) {
+            *slot = l;
+            self.n += 1;
+        }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[Line] {
+        &self.lines[..self.n.min(self.lines.len())]
     }
 }
 
