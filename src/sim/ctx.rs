@@ -2,11 +2,11 @@
 
 use super::calendar;
 use super::catalog::Catalog;
-use super::encode;
 use super::encode::Tables;
 use super::error::SimError;
 use super::model::Model;
 use super::options::SimOptions;
+use crate::time::DAY_MS;
 
 /// What the simulator shares between its threads (read-only).
 pub struct Ctx {
@@ -18,9 +18,6 @@ pub struct Ctx {
     /// Per song: its duration in whole seconds, times 1000 (as the engine
     /// adds it to a time), converted once rather than per song played.
     pub song_ms: Vec<i64>,
-    /// Some: the one-thread path's line writers run their AVX2 build
-    /// ([`Tables::encode_lines`]).
-    pub avx2: Option<encode::Avx2>,
 }
 
 impl Ctx {
@@ -60,7 +57,7 @@ impl Ctx {
         }
         let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
         // Initial users look back before the start (a session gap or so).
-        let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
+        let off_days = calendar::OffDays::new(opts.start_ms - 400 * DAY_MS, opts.end_ms);
         let song_ms = catalog
             .songs
             .iter()
@@ -68,7 +65,6 @@ impl Ctx {
             .collect();
         Ok(Ctx {
             song_ms,
-            avx2: encode::Avx2::detect(),
             model,
             catalog,
             tables,

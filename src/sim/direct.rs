@@ -11,7 +11,7 @@
 
 use super::blocks::BlockWriter;
 use super::emit::Emit;
-use super::encode::{digits13, Avx2, Digits, Ev, EventLines, Line, Tables};
+use super::encode::{digits13, Digits, Ev, EventLines, Line, Tables};
 use super::error::SimError;
 use super::progress::Progress;
 use super::sessions::SessionDigits;
@@ -113,14 +113,10 @@ pub struct Direct<L: Lines> {
     pub stats: SimStats,
     progress: Option<Progress>,
     pub error: Option<SimError>,
-    /// Some: lines are written by the AVX2 build of the line writers
-    /// ([`Tables::encode_lines`]).
-    avx2: Option<Avx2>,
 }
 
 impl<L: Lines> Direct<L> {
-    /// `avx2`: the CPU has AVX2 (see [`super::Ctx::avx2`]).
-    pub fn new(lines: L, progress: Option<Progress>, avx2: Option<Avx2>) -> Direct<L> {
+    pub fn new(lines: L, progress: Option<Progress>) -> Direct<L> {
         let mut routes = [0; 5];
         for t in Table::ALL {
             routes[t.index()] = lines.route(Stream::Topic(t));
@@ -137,7 +133,6 @@ impl<L: Lines> Direct<L> {
             stats: SimStats::default(),
             progress,
             error: None,
-            avx2,
         }
     }
 
@@ -185,14 +180,7 @@ impl<L: Lines> EventSink for Direct<L> {
             sid_len,
         };
         self.msgs.clear();
-        tables.encode_lines(
-            ev,
-            &digits,
-            self.lines.bufs(),
-            &self.routes,
-            &mut self.msgs,
-            self.avx2,
-        );
+        tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);
         for l in self.msgs.as_slice() {
             if let Stream::Topic(t) = l.stream {
                 self.stats.messages[t.index()] += 1;

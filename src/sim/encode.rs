@@ -303,26 +303,6 @@ unsafe fn put_bytes(b: &mut Vec<u8>, src: &[u8]) {
     }
 }
 
-/// Proof that the CPU has AVX2, so that the line writers may run their AVX2
-/// build ([`Tables::encode_lines`]). Made only by [`Avx2::detect`]: safe
-/// code cannot call that build on a CPU without it.
-#[derive(Debug, Clone, Copy)]
-pub struct Avx2(());
-
-impl Avx2 {
-    /// Some when the CPU has AVX2, unless `MUSICALY_SIM_NO_AVX2` is set (to
-    /// compare the two builds, whose output must be the same bytes).
-    pub fn detect() -> Option<Avx2> {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::env::var_os("MUSICALY_SIM_NO_AVX2").is_none()
-        {
-            return Some(Avx2(()));
-        }
-        None
-    }
-}
-
 /// `,"userId":`, copied with [`put_window`].
 const USER_ID: &[u8; 10] = b",\"userId\":";
 
@@ -835,68 +815,8 @@ impl Tables {
     /// The page view is written first, field by field; the other messages of
     /// the event copy their shared parts (`"ts":T,"sessionId":S` and
     /// everything from `itemInSession` to the user's fields) from it.
-    ///
-    /// With `avx2` (the CPU has it) the same code runs compiled for AVX2
-    /// ([`Self::encode_lines_avx2`]).
-    #[inline]
+    #[inline(never)]
     pub fn encode_lines(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-        avx2: Option<Avx2>,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(Avx2(())) = avx2 {
-            // SAFETY: an `Avx2` exists only when `is_x86_feature_detected!`
-            // found AVX2 on this CPU (`Avx2::detect`, its one constructor):
-            // the one condition for calling a function compiled for it.
-            return unsafe { self.encode_lines_avx2(e, d, bufs, routes, lines) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = avx2;
-        self.encode_lines_sse(e, d, bufs, routes, lines)
-    }
-
-    /// [`Self::encode_lines`] for any x86-64.
-    #[inline(never)]
-    fn encode_lines_sse(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-    ) {
-        self.lines_body(e, d, bufs, routes, lines)
-    }
-
-    /// [`Self::encode_lines`] compiled for AVX2: each 32-byte move of the
-    /// line writers ([`put_frag`], [`put_window`]) is one load and one store
-    /// of a 256-bit register instead of two of each. The build targets plain
-    /// x86-64, so this is chosen at run time. Nothing here computes with
-    /// floats (the fields are pre-formatted bytes; a float formatted per
-    /// event goes through the same `ryu` code), and the bytes written are
-    /// the same.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline(never)]
-    fn encode_lines_avx2(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-    ) {
-        self.lines_body(e, d, bufs, routes, lines)
-    }
-
-    /// The body of [`Self::encode_lines`], inlined into its two builds.
-    #[inline(always)]
-    fn lines_body(
         &self,
         e: &Ev<'_>,
         d: &Digits<'_>,
@@ -998,8 +918,7 @@ impl Tables {
     }
 
     /// The listen message into `l`; the tail is copied from the page view,
-    /// in `pv`, or in `l` itself when both streams share a buffer. Always
-    /// inlined, into both builds of [`Self::encode_lines`].
+    /// in `pv`, or in `l` itself when both streams share a buffer.
     #[inline(always)]
     fn listen_line(
         &self,

@@ -176,7 +176,7 @@ mod tests {
     fn catch_up_is_rate_limited_and_future_events_wait() {
         let rate = 20_000.0;
         let mut p = Pacer::new(rate);
-        let past = crate::time::now_ms() - 3_600_000;
+        let past = crate::time::now_ms() - crate::time::HOUR_MS;
         let n = 6000;
         let t0 = Instant::now();
         for i in 0..n {

@@ -84,13 +84,12 @@ impl Simulator {
             let mut shard = Shard::new(ctx, 0, 1);
             let stats = match out.blocks() {
                 Some(b) => {
-                    let mut d = direct::Direct::new(b, progress, ctx.avx2);
+                    let mut d = direct::Direct::new(b, progress);
                     shard.fill(&mut d, usize::MAX);
                     d.finish()
                 }
                 None => {
-                    let mut d =
-                        direct::Direct::new(direct::EmitLines::new(out), progress, ctx.avx2);
+                    let mut d = direct::Direct::new(direct::EmitLines::new(out), progress);
                     shard.fill(&mut d, usize::MAX);
                     d.finish()
                 }
@@ -255,26 +254,6 @@ mod tests {
         assert!(a.len() > 100, "only {} events", a.len());
         assert_eq!(a, run(7));
         assert_ne!(a, run(8));
-    }
-
-    #[test]
-    fn both_builds_of_the_line_writers_write_the_same_bytes() {
-        let sim = |avx2: bool| {
-            let model = Model::compile(model::EventsimConfig::builtin()).unwrap();
-            let mut o = opts(11);
-            o.nusers = 300;
-            o.tag = Some("t\"x".into());
-            let mut sim = Simulator::new(model, Catalog::builtin().unwrap(), o).unwrap();
-            if !avx2 {
-                sim.ctx.avx2 = None;
-            }
-            let mut c = Collect(vec![]);
-            sim.run(&mut c).unwrap();
-            c.0
-        };
-        let a = sim(true);
-        assert!(a.len() > 1000, "only {} messages", a.len());
-        assert_eq!(a, sim(false));
     }
 
     #[test]
