@@ -182,8 +182,9 @@ impl<L: Lines> EventSink for Direct<L> {
         self.msgs.clear();
         tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);
         for l in self.msgs.as_slice() {
-            if let Stream::Topic(t) = l.stream {
-                self.stats.messages[t.index()] += 1;
+            match l.stream {
+                Stream::Topic(t) => self.stats.messages[t.index()] += 1,
+                Stream::Single => self.stats.single += 1,
             }
         }
         if let Err(e) = self.lines.done(key, self.msgs.as_slice()) {

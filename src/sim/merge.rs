@@ -56,8 +56,9 @@ impl<'a> Merger<'a> {
             self.scratch
                 .extend_from_slice(&b[m.sid as usize..m.end as usize]);
             self.out.emit(m.stream, ev.key, &self.scratch)?;
-            if let Stream::Topic(t) = m.stream {
-                self.stats.messages[t.index()] += 1;
+            match m.stream {
+                Stream::Topic(t) => self.stats.messages[t.index()] += 1,
+                Stream::Single => self.stats.single += 1,
             }
         }
         self.stats.events += 1;
