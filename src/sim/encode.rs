@@ -272,7 +272,10 @@ pub struct Digits<'a> {
 unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
     if n <= N && window.len() >= N {
         let len = b.len();
-        debug_assert!(b.capacity() - len >= N);
+        debug_assert!(
+            b.capacity() - len >= N,
+            "put_window: no room for a {N}-byte copy"
+        );
         // SAFETY: `window` has `N` bytes and is not `b` (borrowed shared
         // while `b` is borrowed mutably); `b` has room for `N` more (the
         // caller's promise); only the first `n <= N` are counted.
@@ -294,7 +297,11 @@ unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
 #[inline(always)]
 unsafe fn put_bytes(b: &mut Vec<u8>, src: &[u8]) {
     let len = b.len();
-    debug_assert!(b.capacity() - len >= src.len());
+    debug_assert!(
+        b.capacity() - len >= src.len(),
+        "put_bytes: no room for {} bytes",
+        src.len()
+    );
     // SAFETY: `src` is not `b` (borrowed shared while `b` is borrowed
     // mutably); `b` has room for it (the caller's promise).
     unsafe {
@@ -339,7 +346,14 @@ const WIN: usize = 128;
 #[inline(always)]
 unsafe fn put_frag(b: &mut Vec<u8>, src: &[u8], at: usize, n: usize) {
     let len = b.len();
-    debug_assert!(src.len() >= at + WIN && b.capacity() - len >= WIN);
+    debug_assert!(
+        src.len() >= at + WIN,
+        "put_frag: fewer than {WIN} bytes to read at {at}"
+    );
+    debug_assert!(
+        b.capacity() - len >= WIN,
+        "put_frag: no room for a {WIN}-byte copy"
+    );
     if n <= WIN {
         // SAFETY: the ranges are valid (see above); `src` and `b` are
         // distinct buffers (one borrowed shared, the other mutably). Only the
@@ -1268,5 +1282,39 @@ mod tests {
         // SAFETY: this copy does not rely on the capacity.
         unsafe { put_window::<32>(&mut b, b"abc", 2) };
         assert_eq!(b, b"ab");
+    }
+
+    // The unchecked copies check their room in builds with debug assertions
+    // (scripts/tests/sim-unsafe.sh runs the tests so, and requires these
+    // three to pass): a reserve too small for a line panics there instead of
+    // writing past the buffer. The buffers here have no room at all.
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_window: no room")]
+    fn put_window_checks_its_room() {
+        let mut b: Vec<u8> = Vec::new();
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_window::<16>(&mut b, b"0123456789abcdef", 3) };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_bytes: no room")]
+    fn put_bytes_checks_its_room() {
+        let mut b: Vec<u8> = Vec::new();
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_bytes(&mut b, b"abc") };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_frag: fewer than")]
+    fn put_frag_checks_its_room() {
+        let mut b: Vec<u8> = Vec::with_capacity(2 * WIN);
+        // A fragment whose source is not padded by WIN bytes.
+        let src = [b'x'; 8];
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_frag(&mut b, &src, 0, 4) };
     }
 }
