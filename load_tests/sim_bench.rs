@@ -12,6 +12,7 @@
 //! run is deleted before the next. Prints one Markdown table row per setting,
 //! with the median of the runs (and min..max).
 
+use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -40,22 +41,22 @@ fn parse_args() -> anyhow::Result<Args> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or(anyhow::anyhow!("{k} needs a value"));
+        let mut v = || it.next().ok_or_else(|| anyhow!("{k} needs a value"));
         match k.as_str() {
-            "--users" => a.users = v()?.parse().map_err(|e| anyhow::anyhow!("--users: {e}"))?,
-            "--days" => a.days = v()?.parse().map_err(|e| anyhow::anyhow!("--days: {e}"))?,
-            "--runs" => a.runs = v()?.parse().map_err(|e| anyhow::anyhow!("--runs: {e}"))?,
+            "--users" => a.users = v()?.parse().context("--users")?,
+            "--days" => a.days = v()?.parse().context("--days")?,
+            "--runs" => a.runs = v()?.parse().context("--runs")?,
             "--threads" => {
                 a.threads = v()?
                     .split(',')
-                    .map(|x| x.parse().map_err(|e| anyhow::anyhow!("--threads: {e}")))
+                    .map(|x| x.parse().context("--threads"))
                     .collect::<Result<_, _>>()?
             }
             "--config" => a.config = Some(v()?.into()),
             "--out" => a.out = v()?.into(),
             "--start" => a.start = v()?,
             "--format" => a.format = v()?,
-            other => return Err(anyhow::anyhow!("unknown argument {other}")),
+            other => bail!("unknown argument {other}"),
         }
     }
     Ok(a)
@@ -70,8 +71,7 @@ struct Sample {
 
 fn run_once(bin: &PathBuf, a: &Args, threads: usize) -> anyhow::Result<Sample> {
     let _ = std::fs::remove_dir_all(&a.out);
-    let start = chrono::NaiveDate::parse_from_str(&a.start, "%Y-%m-%d")
-        .map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let start = chrono::NaiveDate::parse_from_str(&a.start, "%Y-%m-%d").context("--start")?;
     let end = start + chrono::Duration::days(a.days as i64);
     let mut cmd = Command::new(bin);
     cmd.arg("simulate");
@@ -92,7 +92,7 @@ fn run_once(bin: &PathBuf, a: &Args, threads: usize) -> anyhow::Result<Sample> {
     let t0 = Instant::now();
     let child = cmd
         .spawn()
-        .map_err(|e| anyhow::anyhow!("spawn {}: {e}", bin.display()))?;
+        .with_context(|| format!("spawn {}", bin.display()))?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain data, filled by wait4 for our own child.
@@ -100,10 +100,7 @@ fn run_once(bin: &PathBuf, a: &Args, threads: usize) -> anyhow::Result<Sample> {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     let wall = t0.elapsed().as_secs_f64();
     if r != pid {
-        return Err(anyhow::anyhow!(
-            "wait4: {}",
-            std::io::Error::last_os_error()
-        ));
+        bail!("wait4: {}", std::io::Error::last_os_error());
     }
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr {
@@ -111,7 +108,7 @@ fn run_once(bin: &PathBuf, a: &Args, threads: usize) -> anyhow::Result<Sample> {
         let _ = e.read_to_string(&mut stderr);
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(anyhow::anyhow!("simulate failed: {stderr}"));
+        bail!("simulate failed: {stderr}");
     }
     // "<events> events (...)" is the first word of the summary line.
     let events = stderr
@@ -121,7 +118,7 @@ fn run_once(bin: &PathBuf, a: &Args, threads: usize) -> anyhow::Result<Sample> {
             l.split_once(" events (")
                 .and_then(|(n, _)| n.trim().parse().ok())
         })
-        .ok_or(anyhow::anyhow!("no summary in: {stderr}"))?;
+        .ok_or_else(|| anyhow!("no summary in: {stderr}"))?;
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let _ = std::fs::remove_dir_all(&a.out);
     Ok(Sample {
@@ -141,7 +138,7 @@ fn main() {
     let a = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("sim-bench: {e}");
+            eprintln!("sim-bench: {e:#}");
             std::process::exit(2);
         }
     };
@@ -157,7 +154,7 @@ fn main() {
             match run_once(&bin, &a, t) {
                 Ok(s) => samples.push(s),
                 Err(e) => {
-                    eprintln!("sim-bench: {e}");
+                    eprintln!("sim-bench: {e:#}");
                     std::process::exit(1);
                 }
             }

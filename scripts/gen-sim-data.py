@@ -838,6 +838,11 @@ Wiggins Grimes Arellano Melton O'Neill Savage Ho Beltran Pitts Parrish Ponce Ric
 Golden Ware Brennan McDowell Marks Cantu Humphrey Baxter Sawyer Clay Tanner Hutchinson Kaur""".split()
 
 
+# The share of female names' weight in eventsim's yob1990.txt (1 759 010 F to
+# 1 898 382 M births: 48.1 %), which eventsim draws first names and genders from.
+FEMALE_SHARE = 1759010.0 / (1759010 + 1898382)
+
+
 def rank_weights(names, offset, power, scale):
     """Weight of the name at 1-based rank r: scale / (r + offset)^power, as an integer."""
     return [max(1, int(round(scale / (r + offset) ** power))) for r in range(1, len(names) + 1)]
@@ -856,11 +861,22 @@ def gen_first_names():
     male = dedupe(MALE_NAMES)[:400]
     female = dedupe(FEMALE_NAMES)[:400]
     rows = []
-    # Male names are more concentrated at the top than female names.
-    for n, w in zip(male, rank_weights(male, 6, 1.25, 2.4e6)):
+    # Male names are more concentrated at the top than female names (the
+    # curves' shapes). The genders' totals are eventsim's: female names get
+    # FEMALE_SHARE of all weight, so users are as often women as with
+    # eventsim's own name file.
+    male_w = rank_weights(male, 6, 1.25, 2.4e6)
+    base = 1.1e6
+    raw = sum(rank_weights(female, 9, 1.15, base))
+    want = sum(male_w) * FEMALE_SHARE / (1.0 - FEMALE_SHARE)
+    female_w = rank_weights(female, 9, 1.15, base * want / raw)
+    for n, w in zip(male, male_w):
         rows.append((n, "M", w))
-    for n, w in zip(female, rank_weights(female, 9, 1.15, 1.1e6)):
+    for n, w in zip(female, female_w):
         rows.append((n, "F", w))
+    share = sum(female_w) / float(sum(female_w) + sum(male_w))
+    if abs(share - FEMALE_SHARE) > 0.001:
+        fail("female names hold %.4f of the weight, want %.4f" % (share, FEMALE_SHARE))
     return rows, len(male), len(female)
 
 

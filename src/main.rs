@@ -226,17 +226,13 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     };
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} events ({} users, {} sessions) in {:.1}s: {:.0} events/s; messages per topic: {}",
+        "{} events ({} users, {} sessions) in {:.1}s: {:.0} events/s; messages: {}",
         stats.events,
         stats.users,
         stats.sessions,
         secs,
         stats.events as f64 / secs.max(1e-3),
-        Table::ALL
-            .iter()
-            .map(|t| format!("{t} {}", stats.messages[t.index()]))
-            .collect::<Vec<_>>()
-            .join(", ")
+        stats.messages_summary()
     );
     // The process ends here: its tables are given back by the exit, not freed one by one.
     std::mem::forget(s);

@@ -3,8 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-/// One hour in milliseconds: the lake's partition unit and the warehouse's load unit.
+/// An hour in milliseconds (event times are epoch milliseconds; the lake and
+/// the warehouse are laid out by hour).
 pub const HOUR_MS: i64 = 3_600_000;
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} is not a date-time; use ISO form such as 2026-11-01T00:00:00 (UTC), 2026-11-01 00:00:00 or 2026-11-01")]

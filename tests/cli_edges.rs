@@ -20,8 +20,14 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
         dir.path().to_str().unwrap(),
     ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("INFO"), "expected log lines on stderr: {stderr}");
-    assert!(!stderr.contains('\u{1b}'), "ANSI escape in piped logs: {stderr}");
+    assert!(
+        stderr.contains("INFO"),
+        "expected log lines on stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape in piped logs: {stderr}"
+    );
 }
 
 #[test]
@@ -35,7 +41,11 @@ fn config_check_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
     for (text, key, value) in [
         ("[kafka]\nbrokerz = \"x\"\n", "brokerz", "brokers"),
         ("[lake]\ncompression = \"lz5\"\n", "lake.compression", "lz5"),
-        ("[pipeline]\nmemory_limit_mb = \"lots\"\n", "memory_limit_mb", "lots"),
+        (
+            "[pipeline]\nmemory_limit_mb = \"lots\"\n",
+            "memory_limit_mb",
+            "lots",
+        ),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
@@ -45,7 +55,10 @@ fn config_check_accepts_a_good_file_and_names_the_key_of_a_bad_one() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
-        assert!(stderr.contains(key) && stderr.contains(value), "{text}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(value),
+            "{text}: {stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert_eq!(stderr.matches(key).count(), 1, "said once: {stderr}");
     }
@@ -69,6 +82,8 @@ fn config_show_gives_each_value_its_source() {
             .to_string()
     };
     assert!(line("kafka.brokers").ends_with("# file"), "{text}");
-    assert!(line("kafka.group_id").contains("from-env") && line("kafka.group_id").ends_with("# env"));
+    assert!(
+        line("kafka.group_id").contains("from-env") && line("kafka.group_id").ends_with("# env")
+    );
     assert!(line("lake.compression").ends_with("# default"), "{text}");
 }

@@ -486,3 +486,55 @@ fn a_reader_closing_stdout_is_not_an_error() {
     );
     assert!(head.starts_with(b"{\"ts\":"));
 }
+
+#[test]
+fn single_stream_runs_count_their_messages() {
+    // `simulate --format single` writes through FileOutput: the one-thread
+    // path with its block writer, and the merge with two threads.
+    let cfg = EventsimConfig::builtin();
+    let dir = tempfile::tempdir().unwrap();
+    for threads in [1, 2] {
+        let path = dir.path().join(format!("events-{threads}.json"));
+        let mut out = musicaly::sim::output::FileOutput::single_file(&path).unwrap();
+        let o = SimOptions {
+            dialect: Dialect::Single,
+            ..opts(300, 3, threads, 2)
+        };
+        let mut sim = Simulator::new(
+            Model::compile(cfg.clone()).unwrap(),
+            Catalog::builtin().unwrap(),
+            o,
+        )
+        .unwrap();
+        let stats = sim.run(&mut out).unwrap();
+        let written = count_lines(&path);
+        assert!(written > 1000, "only {written} lines");
+        assert_eq!(stats.single, written, "{threads} threads");
+        assert_eq!(stats.events, written, "{threads} threads");
+        assert_eq!(stats.messages, [0; 4], "{threads} threads");
+        let summary = stats.messages_summary();
+        assert_eq!(
+            summary,
+            format!("single stream {written}"),
+            "{threads} threads"
+        );
+    }
+    // The four topics: one count per topic, adding up to the lines written.
+    let four = dir.path().join("four");
+    let mut out = musicaly::sim::output::FileOutput::directory(&four).unwrap();
+    let mut sim = Simulator::new(
+        Model::compile(cfg).unwrap(),
+        Catalog::builtin().unwrap(),
+        opts(300, 3, 1, 2),
+    )
+    .unwrap();
+    let stats = sim.run(&mut out).unwrap();
+    assert_eq!(stats.single, 0);
+    let mut summary = Vec::new();
+    for t in Table::ALL {
+        let n = count_lines(&four.join(format!("{t}.json")));
+        assert_eq!(stats.messages[t.index()], n, "{t}");
+        summary.push(format!("{t} {n}"));
+    }
+    assert_eq!(stats.messages_summary(), summary.join(", "));
+}

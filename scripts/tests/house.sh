@@ -22,6 +22,6 @@ if grep -rniE 'avx2|target_feature' src --include=*.rs; then
 fi
 lines=$(wc -l < docs/BENCHMARKS.md)
 [ "$lines" -lt 400 ] || bad "docs/BENCHMARKS.md has $lines lines (limit 400): current figures only, history stays in git"
-python3 scripts/tests/import_cycles.py src || bad "import cycle between files (above)"
+python3 scripts/tests/import-cycles.py || bad "import cycle between files (above)"
 [ "$fail" = 0 ] && echo "house: ok"
 exit "$fail"

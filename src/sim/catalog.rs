@@ -230,4 +230,21 @@ mod tests {
         sorted.sort_unstable();
         assert!(sorted[sorted.len() - 1] > 20 * sorted[sorted.len() / 2].max(1));
     }
+
+    #[test]
+    fn builtin_first_names_weigh_genders_as_eventsims_file() {
+        // eventsim's yob1990.txt: 1 759 010 female to 1 898 382 male births.
+        let want = 1_759_010.0 / (1_759_010.0 + 1_898_382.0);
+        let c = Catalog::builtin().unwrap();
+        let total: f64 = c.first_w.iter().sum();
+        let female: f64 = c
+            .first_names
+            .iter()
+            .zip(&c.first_w)
+            .filter(|((_, g), _)| *g == "F")
+            .map(|(_, w)| w)
+            .sum();
+        let share = female / total;
+        assert!((share - want).abs() < 0.002, "{share:.4} vs {want:.4}");
+    }
 }

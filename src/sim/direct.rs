@@ -9,94 +9,16 @@
 //! outputs (Kafka, in-process) get each message through [`Emit::emit`], from
 //! buffers of our own ([`EmitLines`]).
 
-use super::encode::{digits13, Avx2, Batch, Digits, Ev, Tables};
-use super::merge::{Progress, SessionDigits};
-use super::output::BlockWriter;
-use super::{Emit, SimError, SimStats, Stream};
+use super::blocks::BlockWriter;
+use super::emit::Emit;
+use super::encode::{digits13, Digits, Ev, EventLines, Line, Tables};
+use super::error::SimError;
+use super::progress::Progress;
+use super::sessions::SessionDigits;
+use super::shard::EventSink;
+use super::stats::SimStats;
+use super::stream::Stream;
 use crate::event::Table;
-
-/// What the generator hands an event to.
-pub trait EventSink {
-    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64);
-    /// Events taken so far (a batch's fill level).
-    fn taken(&self) -> usize;
-    /// An output error happened: stop generating.
-    fn failed(&self) -> bool {
-        false
-    }
-    /// The next event is likely to be user `ordinal`'s: its per-user state
-    /// here may be loaded into the cache ahead.
-    #[inline]
-    fn prefetch(&self, _ordinal: u32) {}
-}
-
-impl EventSink for Batch {
-    #[inline]
-    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64) {
-        tables.encode(ev, ordinal, serial, key, self);
-    }
-    #[inline]
-    fn taken(&self) -> usize {
-        self.events.len()
-    }
-}
-
-/// One message of the event being written: `bufs[buf][start..end]`, its `\n`
-/// included.
-#[derive(Debug, Clone, Copy)]
-pub struct Line {
-    pub stream: Stream,
-    pub buf: usize,
-    pub start: usize,
-    pub end: usize,
-}
-
-/// The lines of one event: at most four (page view, listen, auth, status
-/// change), kept in an array rather than a `Vec` (no capacity check per
-/// line, nothing to free).
-#[derive(Debug, Clone, Copy)]
-pub struct EventLines {
-    n: usize,
-    lines: [Line; 4],
-}
-
-impl Default for EventLines {
-    fn default() -> Self {
-        let none = Line {
-            stream: Stream::Single,
-            buf: 0,
-            start: 0,
-            end: 0,
-        };
-        EventLines {
-            n: 0,
-            lines: [none; 4],
-        }
-    }
-}
-
-impl EventLines {
-    #[inline]
-    pub fn clear(&mut self) {
-        self.n = 0;
-    }
-
-    /// Adds a line; an event has four at most (a fifth would be a bug, and
-    /// is dropped in release builds).
-    #[inline]
-    pub fn push(&mut self, l: Line) {
-        debug_assert!(self.n < self.lines.len());
-        if let Some(slot) = self.lines.get_mut(self.n) {
-            *slot = l;
-            self.n += 1;
-        }
-    }
-
-    #[inline]
-    pub fn as_slice(&self) -> &[Line] {
-        &self.lines[..self.n.min(self.lines.len())]
-    }
-}
 
 /// Where the one-thread path appends lines.
 pub trait Lines {
@@ -191,14 +113,10 @@ pub struct Direct<L: Lines> {
     pub stats: SimStats,
     progress: Option<Progress>,
     pub error: Option<SimError>,
-    /// Some: lines are written by the AVX2 build of the line writers
-    /// ([`Tables::encode_lines`]).
-    avx2: Option<Avx2>,
 }
 
 impl<L: Lines> Direct<L> {
-    /// `avx2`: the CPU has AVX2 (see [`super::Ctx::avx2`]).
-    pub fn new(lines: L, progress: Option<Progress>, avx2: Option<Avx2>) -> Direct<L> {
+    pub fn new(lines: L, progress: Option<Progress>) -> Direct<L> {
         let mut routes = [0; 5];
         for t in Table::ALL {
             routes[t.index()] = lines.route(Stream::Topic(t));
@@ -215,7 +133,6 @@ impl<L: Lines> Direct<L> {
             stats: SimStats::default(),
             progress,
             error: None,
-            avx2,
         }
     }
 
@@ -263,17 +180,11 @@ impl<L: Lines> EventSink for Direct<L> {
             sid_len,
         };
         self.msgs.clear();
-        tables.encode_lines(
-            ev,
-            &digits,
-            self.lines.bufs(),
-            &self.routes,
-            &mut self.msgs,
-            self.avx2,
-        );
+        tables.encode_lines(ev, &digits, self.lines.bufs(), &self.routes, &mut self.msgs);
         for l in self.msgs.as_slice() {
-            if let Stream::Topic(t) = l.stream {
-                self.stats.messages[t.index()] += 1;
+            match l.stream {
+                Stream::Topic(t) => self.stats.messages[t.index()] += 1,
+                Stream::Single => self.stats.single += 1,
             }
         }
         if let Err(e) = self.lines.done(key, self.msgs.as_slice()) {

@@ -18,9 +18,8 @@
 //! small integer (`itemInSession`).
 
 use super::catalog::Catalog;
-use super::direct::{EventLines, Line};
 use super::model::Model;
-use super::{Dialect, Stream};
+use super::stream::{Dialect, Stream};
 use crate::event::Table;
 
 /// One message of a batch: `bytes[start..sid]`, then the session id, then
@@ -86,6 +85,63 @@ impl MsgSink for Batch {
             sid: sid as u32,
             end: self.bytes.len() as u32,
         });
+    }
+}
+
+/// One message of the event being written: `bufs[buf][start..end]`, its `\n`
+/// included.
+#[derive(Debug, Clone, Copy)]
+pub struct Line {
+    pub stream: Stream,
+    pub buf: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The lines of one event: at most four (page view, listen, auth, status
+/// change), kept in an array rather than a `Vec` (no capacity check per
+/// line, nothing to free).
+#[derive(Debug, Clone, Copy)]
+pub struct EventLines {
+    n: usize,
+    lines: [Line; 4],
+}
+
+impl Default for EventLines {
+    fn default() -> Self {
+        let none = Line {
+            stream: Stream::Single,
+            buf: 0,
+            start: 0,
+            end: 0,
+        };
+        EventLines {
+            n: 0,
+            lines: [none; 4],
+        }
+    }
+}
+
+impl EventLines {
+    #[inline]
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// Adds a line; an event has four at most (a fifth would be a bug, and
+    /// is dropped in release builds).
+    #[inline]
+    pub fn push(&mut self, l: Line) {
+        debug_assert!(self.n < self.lines.len());
+        if let Some(slot) = self.lines.get_mut(self.n) {
+            *slot = l;
+            self.n += 1;
+        }
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[Line] {
+        &self.lines[..self.n.min(self.lines.len())]
     }
 }
 
@@ -216,7 +272,10 @@ pub struct Digits<'a> {
 unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
     if n <= N && window.len() >= N {
         let len = b.len();
-        debug_assert!(b.capacity() - len >= N);
+        debug_assert!(
+            b.capacity() - len >= N,
+            "put_window: no room for a {N}-byte copy"
+        );
         // SAFETY: `window` has `N` bytes and is not `b` (borrowed shared
         // while `b` is borrowed mutably); `b` has room for `N` more (the
         // caller's promise); only the first `n <= N` are counted.
@@ -238,32 +297,16 @@ unsafe fn put_window<const N: usize>(b: &mut Vec<u8>, window: &[u8], n: usize) {
 #[inline(always)]
 unsafe fn put_bytes(b: &mut Vec<u8>, src: &[u8]) {
     let len = b.len();
-    debug_assert!(b.capacity() - len >= src.len());
+    debug_assert!(
+        b.capacity() - len >= src.len(),
+        "put_bytes: no room for {} bytes",
+        src.len()
+    );
     // SAFETY: `src` is not `b` (borrowed shared while `b` is borrowed
     // mutably); `b` has room for it (the caller's promise).
     unsafe {
         std::ptr::copy_nonoverlapping(src.as_ptr(), b.as_mut_ptr().add(len), src.len());
         b.set_len(len + src.len());
-    }
-}
-
-/// Proof that the CPU has AVX2, so that the line writers may run their AVX2
-/// build ([`Tables::encode_lines`]). Made only by [`Avx2::detect`]: safe
-/// code cannot call that build on a CPU without it.
-#[derive(Debug, Clone, Copy)]
-pub struct Avx2(());
-
-impl Avx2 {
-    /// Some when the CPU has AVX2, unless `MUSICALY_SIM_NO_AVX2` is set (to
-    /// compare the two builds, whose output must be the same bytes).
-    pub fn detect() -> Option<Avx2> {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::env::var_os("MUSICALY_SIM_NO_AVX2").is_none()
-        {
-            return Some(Avx2(()));
-        }
-        None
     }
 }
 
@@ -303,7 +346,14 @@ const WIN: usize = 128;
 #[inline(always)]
 unsafe fn put_frag(b: &mut Vec<u8>, src: &[u8], at: usize, n: usize) {
     let len = b.len();
-    debug_assert!(src.len() >= at + WIN && b.capacity() - len >= WIN);
+    debug_assert!(
+        src.len() >= at + WIN,
+        "put_frag: fewer than {WIN} bytes to read at {at}"
+    );
+    debug_assert!(
+        b.capacity() - len >= WIN,
+        "put_frag: no room for a {WIN}-byte copy"
+    );
     if n <= WIN {
         // SAFETY: the ranges are valid (see above); `src` and `b` are
         // distinct buffers (one borrowed shared, the other mutably). Only the
@@ -779,68 +829,8 @@ impl Tables {
     /// The page view is written first, field by field; the other messages of
     /// the event copy their shared parts (`"ts":T,"sessionId":S` and
     /// everything from `itemInSession` to the user's fields) from it.
-    ///
-    /// With `avx2` (the CPU has it) the same code runs compiled for AVX2
-    /// ([`Self::encode_lines_avx2`]).
-    #[inline]
+    #[inline(never)]
     pub fn encode_lines(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-        avx2: Option<Avx2>,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(Avx2(())) = avx2 {
-            // SAFETY: an `Avx2` exists only when `is_x86_feature_detected!`
-            // found AVX2 on this CPU (`Avx2::detect`, its one constructor):
-            // the one condition for calling a function compiled for it.
-            return unsafe { self.encode_lines_avx2(e, d, bufs, routes, lines) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = avx2;
-        self.encode_lines_sse(e, d, bufs, routes, lines)
-    }
-
-    /// [`Self::encode_lines`] for any x86-64.
-    #[inline(never)]
-    fn encode_lines_sse(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-    ) {
-        self.lines_body(e, d, bufs, routes, lines)
-    }
-
-    /// [`Self::encode_lines`] compiled for AVX2: each 32-byte move of the
-    /// line writers ([`put_frag`], [`put_window`]) is one load and one store
-    /// of a 256-bit register instead of two of each. The build targets plain
-    /// x86-64, so this is chosen at run time. Nothing here computes with
-    /// floats (the fields are pre-formatted bytes; a float formatted per
-    /// event goes through the same `ryu` code), and the bytes written are
-    /// the same.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline(never)]
-    fn encode_lines_avx2(
-        &self,
-        e: &Ev<'_>,
-        d: &Digits<'_>,
-        bufs: &mut [Vec<u8>],
-        routes: &[usize; 5],
-        lines: &mut EventLines,
-    ) {
-        self.lines_body(e, d, bufs, routes, lines)
-    }
-
-    /// The body of [`Self::encode_lines`], inlined into its two builds.
-    #[inline(always)]
-    fn lines_body(
         &self,
         e: &Ev<'_>,
         d: &Digits<'_>,
@@ -942,8 +932,7 @@ impl Tables {
     }
 
     /// The listen message into `l`; the tail is copied from the page view,
-    /// in `pv`, or in `l` itself when both streams share a buffer. Always
-    /// inlined, into both builds of [`Self::encode_lines`].
+    /// in `pv`, or in `l` itself when both streams share a buffer.
     #[inline(always)]
     fn listen_line(
         &self,
@@ -1293,5 +1282,39 @@ mod tests {
         // SAFETY: this copy does not rely on the capacity.
         unsafe { put_window::<32>(&mut b, b"abc", 2) };
         assert_eq!(b, b"ab");
+    }
+
+    // The unchecked copies check their room in builds with debug assertions
+    // (scripts/tests/sim-unsafe.sh runs the tests so, and requires these
+    // three to pass): a reserve too small for a line panics there instead of
+    // writing past the buffer. The buffers here have no room at all.
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_window: no room")]
+    fn put_window_checks_its_room() {
+        let mut b: Vec<u8> = Vec::new();
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_window::<16>(&mut b, b"0123456789abcdef", 3) };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_bytes: no room")]
+    fn put_bytes_checks_its_room() {
+        let mut b: Vec<u8> = Vec::new();
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_bytes(&mut b, b"abc") };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "put_frag: fewer than")]
+    fn put_frag_checks_its_room() {
+        let mut b: Vec<u8> = Vec::with_capacity(2 * WIN);
+        // A fragment whose source is not padded by WIN bytes.
+        let src = [b'x'; 8];
+        // SAFETY: none: the debug assertion stops it first (the point here).
+        unsafe { put_frag(&mut b, &src, 0, 4) };
     }
 }

@@ -5,108 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::emit::Emit;
 use super::encode::{Batch, EvRec};
-use super::{Emit, SimError, SimStats, Stream};
-
-/// The global, increasing `sessionId`: a user's session gets the next id when
-/// its first event is written.
-#[derive(Debug)]
-pub struct SessionIds {
-    /// Per user ordinal: (session serial, sessionId) of its current session.
-    slots: Vec<(u32, i64)>,
-    next: i64,
-}
-
-impl Default for SessionIds {
-    fn default() -> Self {
-        SessionIds {
-            slots: Vec::new(),
-            next: 1,
-        }
-    }
-}
-
-impl SessionIds {
-    /// The id of session `serial` of user `ordinal`.
-    #[inline]
-    pub fn id(&mut self, ordinal: u32, serial: u32) -> i64 {
-        let o = ordinal as usize;
-        if o >= self.slots.len() {
-            self.slots.resize(o + 1, (0, 0));
-        }
-        let slot = &mut self.slots[o];
-        if slot.0 != serial {
-            *slot = (serial, self.next);
-            self.next += 1;
-        }
-        slot.1
-    }
-
-    /// Sessions given an id so far.
-    pub fn count(&self) -> u64 {
-        (self.next - 1) as u64
-    }
-
-    /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
-    #[inline]
-    pub fn prefetch(&self, ordinal: u32) {
-        super::shard::prefetch_item(&self.slots, ordinal as usize);
-    }
-}
-
-/// [`SessionIds`] for the one-thread path, which writes the ids: each user's
-/// slot keeps its current session's id as digits, formatted once per session
-/// rather than once per event (same 24 bytes a user as an id would take with
-/// its serial, plus room for any i64).
-#[derive(Debug)]
-pub struct SessionDigits {
-    /// Per user ordinal: session serial, digit count, digits.
-    slots: Vec<(u32, u8, [u8; 19])>,
-    next: i64,
-}
-
-impl Default for SessionDigits {
-    fn default() -> Self {
-        SessionDigits {
-            slots: Vec::new(),
-            next: 1,
-        }
-    }
-}
-
-impl SessionDigits {
-    /// The digits of the id of session `serial` of user `ordinal` (ids as
-    /// [`SessionIds::id`] gives them): the first `n` bytes of the array
-    /// returned with `n`.
-    #[inline]
-    pub fn digits(&mut self, ordinal: u32, serial: u32) -> (&[u8; 19], usize) {
-        let o = ordinal as usize;
-        if o >= self.slots.len() {
-            self.slots.resize(o + 1, (0, 0, [0; 19]));
-        }
-        let slot = &mut self.slots[o];
-        if slot.0 != serial {
-            let mut b = itoa::Buffer::new();
-            let d = b.format(self.next).as_bytes();
-            slot.0 = serial;
-            slot.1 = d.len() as u8;
-            slot.2[..d.len()].copy_from_slice(d);
-            self.next += 1;
-        }
-        (&slot.2, slot.1 as usize)
-    }
-
-    /// Sessions given an id so far.
-    pub fn count(&self) -> u64 {
-        (self.next - 1) as u64
-    }
-
-    /// Loads user `ordinal`'s slot into the cache ahead of [`Self::digits`].
-    #[inline]
-    pub fn prefetch(&self, ordinal: u32) {
-        super::shard::prefetch_item(&self.slots, ordinal as usize);
-    }
-}
+use super::error::SimError;
+use super::progress::Progress;
+use super::sessions::SessionIds;
+use super::stats::SimStats;
+use super::stream::Stream;
 
 pub struct Merger<'a> {
     out: &'a mut dyn Emit,
@@ -151,8 +56,9 @@ impl<'a> Merger<'a> {
             self.scratch
                 .extend_from_slice(&b[m.sid as usize..m.end as usize]);
             self.out.emit(m.stream, ev.key, &self.scratch)?;
-            if let Stream::Topic(t) = m.stream {
-                self.stats.messages[t.index()] += 1;
+            match m.stream {
+                Stream::Topic(t) => self.stats.messages[t.index()] += 1,
+                Stream::Single => self.stats.single += 1,
             }
         }
         self.stats.events += 1;
@@ -263,55 +169,6 @@ impl Pacer {
     }
 }
 
-/// Progress bar on stderr: simulated time done, events and events/s.
-pub struct Progress {
-    bar: indicatif::ProgressBar,
-    start_ms: i64,
-    last_tick_ms: i64,
-    wall: Instant,
-}
-
-impl Progress {
-    /// Only on a terminal, and only for a finite run.
-    pub fn new(start_ms: i64, end_ms: i64) -> Option<Progress> {
-        use std::io::IsTerminal;
-        if !std::io::stderr().is_terminal() {
-            return None;
-        }
-        let bar = indicatif::ProgressBar::new(((end_ms - start_ms) / 1000).max(1) as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "simulating {bar:40} {percent}% of simulated time, {msg} [{elapsed}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(Progress {
-            bar,
-            start_ms,
-            last_tick_ms: start_ms,
-            wall: Instant::now(),
-        })
-    }
-
-    pub fn done(self) {
-        self.bar.finish_and_clear();
-    }
-
-    #[inline]
-    pub fn tick(&mut self, t: i64, events: u64) {
-        if t - self.last_tick_ms > 600_000 {
-            self.last_tick_ms = t;
-            self.bar
-                .set_position(((t - self.start_ms) / 1000).max(0) as u64);
-            let secs = self.wall.elapsed().as_secs_f64().max(1e-3);
-            self.bar.set_message(format!(
-                "{events} events, {:.0} events/s",
-                events as f64 / secs
-            ));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +177,7 @@ mod tests {
     fn catch_up_is_rate_limited_and_future_events_wait() {
         let rate = 20_000.0;
         let mut p = Pacer::new(rate);
-        let past = crate::time::now_ms() - 3_600_000;
+        let past = crate::time::now_ms() - crate::time::HOUR_MS;
         let n = 6000;
         let t0 = Instant::now();
         for i in 0..n {

@@ -8,165 +8,56 @@
 //! is a pure function of the options, byte for byte, whatever the thread count.
 //! Memory is per user (~150 bytes, most of it the user's state with its
 //! pre-formatted id and registration) plus a few batches, never per event.
+//!
+//! Imports between these files run one way (`scripts/tests/import-cycles.py`
+//! checks it): this file, the [`Simulator`], uses the others and none of them
+//! uses it; the types they share live in small files of their own (`error`,
+//! `stream`, `emit`, `options`, `stats`, `ctx`, `prefetch`, `sessions`,
+//! `progress`, `blocks`), re-exported here.
 
+pub mod blocks;
 pub mod calendar;
 pub mod catalog;
+pub mod ctx;
 pub mod datafiles;
 pub mod direct;
+pub mod emit;
 pub mod encode;
+pub mod error;
 pub mod flags;
 pub mod merge;
 pub mod model;
+pub mod options;
 pub mod output;
+pub mod prefetch;
+pub mod progress;
 pub mod queue;
 pub mod rng;
+pub mod sessions;
 pub mod shard;
+pub mod stats;
+pub mod stream;
+
+pub use ctx::Ctx;
+pub use emit::Emit;
+pub use error::SimError;
+pub use options::SimOptions;
+pub use stats::SimStats;
+pub use stream::{Dialect, Stream};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc;
 
-use crate::event::Table;
 use catalog::Catalog;
-use encode::{Batch, Tables};
-use merge::{Merger, Pacer, Progress};
+use encode::Batch;
+use merge::{Merger, Pacer};
 use model::Model;
+use progress::Progress;
 use shard::{Shard, ShardStats};
 
 /// Events per batch handed from a shard to the merge.
 const BATCH_EVENTS: usize = 4096;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error(transparent)]
-    Model(#[from] model::ModelError),
-    #[error(transparent)]
-    Catalog(#[from] catalog::CatalogError),
-    #[error("simulator output: {0}")]
-    Output(String),
-    /// The reader of the output went away (`musicaly simulate --stdout | head`):
-    /// not a failure of the simulator.
-    #[error("the output's reader closed it")]
-    Closed,
-    #[error("simulator options: {0}")]
-    Options(String),
-}
-
-/// Which dialect to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dialect {
-    /// Four streams: page_view_events, listen_events, auth_events, status_change_events.
-    Four,
-    /// eventsim's original single stream.
-    Single,
-}
-
-/// Where an encoded event goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Topic(Table),
-    Single,
-}
-
-/// A sink for encoded events. `key` is the simulated user's id (also for hidden
-/// users, so one user's events share a Kafka partition).
-pub trait Emit {
-    fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError>;
-    /// Writes a payload given in pieces, without joining them first (saves a
-    /// copy of every byte on the file and stdout outputs). Returns false when
-    /// the output does not do this; the caller then joins them and calls `emit`.
-    fn emit_parts(
-        &mut self,
-        _stream: Stream,
-        _key: i64,
-        _parts: [&[u8]; 3],
-    ) -> Result<bool, SimError> {
-        Ok(false)
-    }
-    fn finish(&mut self) -> Result<(), SimError> {
-        Ok(())
-    }
-    /// Outputs that write bytes (files, stdout) lend their block writer: the
-    /// one-thread path then appends lines to its buffers without a call per
-    /// message (see [`direct`]). None (the default): messages come through `emit`.
-    fn blocks(&mut self) -> Option<&mut output::BlockWriter> {
-        None
-    }
-    /// Makes what was emitted so far visible (called in `--continuous` mode
-    /// before waiting for the wall clock, so buffered output is not held back).
-    fn flush(&mut self) -> Result<(), SimError> {
-        Ok(())
-    }
-}
-
-/// Options of a run; flags win over the eventsim config file.
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    pub nusers: u64,
-    pub growth_rate: f64,
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub first_user_id: i64,
-    pub seed: u64,
-    pub tag: Option<String>,
-    pub dialect: Dialect,
-    /// Pace events to the wall clock.
-    pub continuous: bool,
-    /// Show a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
-    /// Generator threads; the output is the same for any value.
-    pub threads: usize,
-    /// In continuous mode, the most events/s written while catching up with the
-    /// wall clock (after a stall, or a start in the past).
-    pub catchup_rate: f64,
-}
-
-impl SimOptions {
-    /// Options with eventsim's defaults for everything but the time range.
-    pub fn new(start_ms: i64, end_ms: i64) -> SimOptions {
-        SimOptions {
-            nusers: 1,
-            growth_rate: 0.0,
-            start_ms,
-            end_ms,
-            first_user_id: 1,
-            seed: 0,
-            tag: None,
-            dialect: Dialect::Four,
-            continuous: false,
-            progress: false,
-            threads: 1,
-            catchup_rate: 10_000.0,
-        }
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SimStats {
-    pub events: u64,
-    pub messages: [u64; 4],
-    /// Users created (initial and arrived).
-    pub users: u64,
-    /// Sessions with at least one written event.
-    pub sessions: u64,
-    /// Users who churned (cancelled) inside the written window.
-    pub churned: u64,
-}
-
-/// What the simulator shares between its threads (read-only).
-pub struct Ctx {
-    pub model: Model,
-    pub catalog: Catalog,
-    pub tables: Tables,
-    pub off_days: calendar::OffDays,
-    pub opts: SimOptions,
-    /// Per song: its duration in whole seconds, times 1000 (as the engine
-    /// adds it to a time), converted once rather than per song played.
-    pub song_ms: Vec<i64>,
-    /// Some: the one-thread path's line writers run their AVX2 build
-    /// ([`Tables::encode_lines`]).
-    pub avx2: Option<encode::Avx2>,
-}
 
 pub struct Simulator {
     ctx: Ctx,
@@ -175,56 +66,8 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(model: Model, catalog: Catalog, opts: SimOptions) -> Result<Simulator, SimError> {
-        if opts.end_ms <= opts.start_ms {
-            return Err(SimError::Options(format!(
-                "end time {} is not after start time {}",
-                crate::time::format_utc(opts.end_ms),
-                crate::time::format_utc(opts.start_ms)
-            )));
-        }
-        if opts.nusers >= u32::MAX as u64 / 2 {
-            return Err(SimError::Options(format!(
-                "{} users is more than this simulator supports ({})",
-                opts.nusers,
-                u32::MAX / 2
-            )));
-        }
-        if opts.first_user_id.checked_add(u32::MAX as i64).is_none() || opts.first_user_id < 0 {
-            return Err(SimError::Options(format!(
-                "first user id {} is out of range",
-                opts.first_user_id
-            )));
-        }
-        if !(1..=256).contains(&opts.threads) {
-            return Err(SimError::Options(format!(
-                "threads = {}, allowed 1..=256",
-                opts.threads
-            )));
-        }
-        if !(opts.growth_rate >= 0.0 && opts.growth_rate.is_finite()) {
-            return Err(SimError::Options(format!(
-                "growth rate {} must be a finite number >= 0",
-                opts.growth_rate
-            )));
-        }
-        let tables = Tables::new(&model, &catalog, opts.dialect, opts.tag.as_deref());
-        // Initial users look back before the start (a session gap or so).
-        let off_days = calendar::OffDays::new(opts.start_ms - 400 * 86_400_000, opts.end_ms);
-        let song_ms = catalog
-            .songs
-            .iter()
-            .map(|s| (s.duration as i64).saturating_mul(1000))
-            .collect();
         Ok(Simulator {
-            ctx: Ctx {
-                song_ms,
-                avx2: encode::Avx2::detect(),
-                model,
-                catalog,
-                tables,
-                off_days,
-                opts,
-            },
+            ctx: Ctx::new(model, catalog, opts)?,
             stats: SimStats::default(),
         })
     }
@@ -242,13 +85,12 @@ impl Simulator {
             let mut shard = Shard::new(ctx, 0, 1);
             let stats = match out.blocks() {
                 Some(b) => {
-                    let mut d = direct::Direct::new(b, progress, ctx.avx2);
+                    let mut d = direct::Direct::new(b, progress);
                     shard.fill(&mut d, usize::MAX);
                     d.finish()
                 }
                 None => {
-                    let mut d =
-                        direct::Direct::new(direct::EmitLines::new(out), progress, ctx.avx2);
+                    let mut d = direct::Direct::new(direct::EmitLines::new(out), progress);
                     shard.fill(&mut d, usize::MAX);
                     d.finish()
                 }
@@ -413,26 +255,6 @@ mod tests {
         assert!(a.len() > 100, "only {} events", a.len());
         assert_eq!(a, run(7));
         assert_ne!(a, run(8));
-    }
-
-    #[test]
-    fn both_builds_of_the_line_writers_write_the_same_bytes() {
-        let sim = |avx2: bool| {
-            let model = Model::compile(model::EventsimConfig::builtin()).unwrap();
-            let mut o = opts(11);
-            o.nusers = 300;
-            o.tag = Some("t\"x".into());
-            let mut sim = Simulator::new(model, Catalog::builtin().unwrap(), o).unwrap();
-            if !avx2 {
-                sim.ctx.avx2 = None;
-            }
-            let mut c = Collect(vec![]);
-            sim.run(&mut c).unwrap();
-            c.0
-        };
-        let a = sim(true);
-        assert!(a.len() > 1000, "only {} messages", a.len());
-        assert_eq!(a, sim(false));
     }
 
     #[test]

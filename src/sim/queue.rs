@@ -17,7 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::shard::prefetch;
+use super::prefetch::prefetch;
 
 /// Six days of seconds: most gaps between sessions (a week on average in
 /// eventsim's example config) fall in the ring rather than in the heap,

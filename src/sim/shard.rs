@@ -13,11 +13,11 @@
 use rand::{Rng, RngCore};
 
 use super::calendar::Warp;
-use super::direct::EventSink;
-use super::encode::{Ev, Tables, UserDigits, UserRef};
+use super::ctx::Ctx;
+use super::encode::{Batch, Ev, Tables, UserDigits, UserRef};
+use super::prefetch::prefetch;
 use super::queue::TimeQueue;
 use super::rng::{self, UserRng};
-use super::Ctx;
 
 const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
 /// `User::state` between sessions.
@@ -51,6 +51,32 @@ struct User {
     after_login: bool,
     /// Id and registration as digits: formatted once, written in most events.
     digits: UserDigits,
+}
+
+/// What the generator hands an event to.
+pub trait EventSink {
+    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64);
+    /// Events taken so far (a batch's fill level).
+    fn taken(&self) -> usize;
+    /// An output error happened: stop generating.
+    fn failed(&self) -> bool {
+        false
+    }
+    /// The next event is likely to be user `ordinal`'s: its per-user state
+    /// here may be loaded into the cache ahead.
+    #[inline]
+    fn prefetch(&self, _ordinal: u32) {}
+}
+
+impl EventSink for Batch {
+    #[inline]
+    fn event(&mut self, tables: &Tables, ev: &Ev<'_>, ordinal: u32, serial: u32, key: i64) {
+        tables.encode(ev, ordinal, serial, key, self);
+    }
+    #[inline]
+    fn taken(&self) -> usize {
+        self.events.len()
+    }
 }
 
 /// New users arriving through growth: exponential gaps of mean
@@ -378,29 +404,6 @@ impl<'a> Shard<'a> {
                 }
             }
         }
-    }
-}
-
-/// Asks the CPU to load the cache line of `p` (a hint: no effect on the
-/// program's results).
-#[inline(always)]
-pub fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and changes no memory, whatever the
-    // address; SSE is part of x86_64.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// [`prefetch`] of `items[i]`'s first cache line, if there is such an item.
-#[inline(always)]
-pub fn prefetch_item<T>(items: &[T], i: usize) {
-    if let Some(x) = items.get(i) {
-        prefetch(x as *const T as *const u8);
     }
 }
 
