@@ -75,5 +75,6 @@ log "build"
 cargo build --release --all-targets
 log "tests"
 cargo test --release "$@"
+scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units
 
 log "passed in $(( $(date +%s) - started ))s"
