@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 /// One partition, as the liveness check sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Part {
     last_progress: Option<Instant>,
     /// Since when input has been waiting without a break (None: nothing waits).
@@ -82,11 +82,7 @@ impl Liveness {
         };
         let mut seen = Vec::new();
         for (name, has_input) in waiting {
-            let p = parts.entry(name.to_string()).or_insert(Part {
-                last_progress: None,
-                waiting_since: None,
-                failed: false,
-            });
+            let p = parts.entry(name.to_string()).or_default();
             p.waiting_since = match (has_input, p.waiting_since) {
                 (false, _) => None,
                 (true, Some(t)) => Some(t),
@@ -113,15 +109,7 @@ impl Liveness {
         };
         match parts.get_mut(partition) {
             Some(p) => f(p),
-            None => {
-                let mut p = Part {
-                    last_progress: None,
-                    waiting_since: None,
-                    failed: false,
-                };
-                f(&mut p);
-                parts.insert(partition.to_string(), p);
-            }
+            None => f(parts.entry(partition.to_string()).or_default()),
         }
     }
 

@@ -705,7 +705,7 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
             let topo = Topology::start(&settings, metrics.clone())?;
             // systemd (Type=notify): READY after the lake probe and the group
             // join, STATUS, WATCHDOG from the data path, STOPPING (src/notify.rs).
-            musicaly::notify::probe_lake(&topo.lake).await?;
+            musicaly::notify::probe_lake(&topo.spawner.lake).await?;
             let _notifier = musicaly::notify::Notifier::start(metrics.clone(), stop.clone());
             if !settings.web.listen.is_empty() {
                 musicaly::web::serve(&settings.web.listen, metrics, topo.live.clone())

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use object_store::ObjectStoreExt;
 use sd_notify::NotifyState;
 
 use crate::metrics::Metrics;
@@ -54,7 +55,7 @@ pub async fn probe_lake(lake: &LakeStore) -> Result<(), NotifyError> {
         std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
         std::process::id()
     );
-    let path = lake.root.child("_probe").child(name.as_str());
+    let path = lake.root.clone().join("_probe").join(name.as_str());
     let fail = |op, e: object_store::Error| NotifyError::LakeNotWritable {
         location: lake.location.clone(),
         op,
