@@ -87,5 +87,6 @@ else
   cargo test --release "$@" -- --include-ignored
 fi
 scripts/tests/sim.sh # simulator output md5s, its unsafe code under debug assertions + ASan, import cycles
+scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units
 
 log "passed in $(( $(date +%s) - started ))s"

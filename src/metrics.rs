@@ -50,6 +50,8 @@ pub struct Metrics {
     mailboxes: Mutex<Vec<(String, usize, bool)>>,
     /// The data path's memory budget, once the topology exists.
     pub memory: std::sync::OnceLock<std::sync::Arc<crate::memory::MemoryBudget>>,
+    /// Per-partition progress, for the systemd watchdog (see `liveness.rs`).
+    pub liveness: crate::liveness::Liveness,
 }
 
 impl Metrics {
@@ -98,6 +100,12 @@ impl Metrics {
     }
 
     pub fn set_mailboxes(&self, depths: Vec<(String, usize, bool)>) {
+        // The same snapshot says which partitions have input waiting.
+        self.liveness.snapshot(
+            depths
+                .iter()
+                .map(|(p, queued, parked)| (p.as_str(), *queued > 0 || *parked)),
+        );
         if let Ok(mut m) = self.mailboxes.lock() {
             *m = depths;
         }
@@ -107,6 +115,12 @@ impl Metrics {
         if let Ok(mut l) = self.lag.lock() {
             *l = lags;
         }
+    }
+
+    /// Consumer lag summed over the partitions (None before the first statistics).
+    pub fn total_lag(&self) -> Option<i64> {
+        let l = self.lag.lock().ok()?;
+        (!l.is_empty()).then(|| l.iter().map(|(_, n)| *n).sum())
     }
 
     pub fn rows_written(&self, table: Table) -> u64 {

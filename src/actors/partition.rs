@@ -200,6 +200,7 @@ impl Actor for PartitionActor {
                     ) {
                         break Err(e);
                     }
+                    metrics.liveness.progress(&source.to_string());
                     continue;
                 };
                 let Some(mut batch) = next else {
@@ -293,9 +294,12 @@ impl Actor for PartitionActor {
                 }
                 summary.batches += 1;
                 summary.messages += n;
+                // What the systemd watchdog follows (src/liveness.rs).
+                metrics.liveness.progress(&source.to_string());
                 tracing::debug!(%source, first, last, "batch in the lake's open files");
             };
             if let Err(e) = ended {
+                metrics.liveness.failed(&source.to_string());
                 summary.error = Some(e.to_string());
                 // Half-written files must not become visible; the offsets after
                 // the last commit are re-read by the next owner of the partition.

@@ -137,6 +137,8 @@ impl ConsumerContext for PipelineContext {
             }
             Rebalance::Assign(tpl) => {
                 self.assigned.store(tpl.count(), Ordering::Relaxed);
+                // In the group: what READY=1 waits for (src/notify.rs).
+                self.metrics.liveness.joined();
                 tracing::info!(partitions = tpl.count(), "rebalance: assigning")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -230,6 +232,7 @@ impl PipelineContext {
                             if Instant::now() > deadline {
                                 revoke_timed_out(&o.source, self.revoke_timeout);
                             }
+                            self.metrics.liveness.beat();
                             std::thread::sleep(Duration::from_millis(5));
                         }
                     }
@@ -251,6 +254,7 @@ impl PipelineContext {
                 if Instant::now() > deadline {
                     revoke_timed_out(&source, self.revoke_timeout);
                 }
+                self.metrics.liveness.beat();
                 std::thread::sleep(Duration::from_millis(5));
             };
             finished.push((source, summary));

@@ -23,6 +23,8 @@ pub enum AppError {
     Sim(#[from] SimError),
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     #[error("web.listen {addr}: cannot bind ({source}); is another musicaly running? Set web.listen = \"\" to turn it off")]
     WebBind {
         addr: String,
@@ -52,6 +54,7 @@ impl AppError {
             AppError::Source(_)
             | AppError::Sink(_)
             | AppError::Warehouse(_)
+            | AppError::Notify(_)
             | AppError::WebBind { .. }
             | AppError::ShutdownTimeout(_)
             | AppError::Thread { .. }

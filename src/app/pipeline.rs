@@ -39,6 +39,10 @@ pub fn run(settings: &Settings, metrics: Arc<Metrics>) -> Result<Partitions, App
         async move {
             signals::cancel_on_signals(stop.clone());
             let topo = Topology::start(&settings, metrics.clone())?;
+            // systemd (Type=notify): READY after the lake probe and the group
+            // join, STATUS, WATCHDOG from the data path, STOPPING (notify.rs).
+            crate::notify::probe_lake(&topo.spawner.lake).await?;
+            let _notifier = crate::notify::Notifier::start(metrics.clone(), stop.clone());
             if !settings.web.listen.is_empty() {
                 crate::web::serve(&settings.web.listen, metrics, topo.live.clone())
                     .await
