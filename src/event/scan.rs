@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::{DecodeError, RawEvent};
+use super::raw::{DecodeError, RawEvent};
 
 /// Nesting limit of ignored values, as serde_json's.
 const MAX_DEPTH: usize = 128;
