@@ -42,7 +42,7 @@ struct Args {
     scan_only: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         input: PathBuf::from("/tmp/stage-in"),
         runs: 5,
@@ -51,16 +51,16 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or(format!("{k} needs a value"));
+        let mut v = || it.next().ok_or(anyhow::anyhow!("{k} needs a value"));
         match k.as_str() {
             "--input" => a.input = v()?.into(),
-            "--runs" => a.runs = v()?.parse().map_err(|e| format!("--runs: {e}"))?,
-            "--batch" => a.batch = v()?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--runs" => a.runs = v()?.parse().map_err(|e| anyhow::anyhow!("--runs: {e}"))?,
+            "--batch" => a.batch = v()?.parse().map_err(|e| anyhow::anyhow!("--batch: {e}"))?,
             "--scan-only" => a.scan_only = true,
             "--help" | "-h" => {
-                return Err("usage: stage-bench [--input DIR] [--runs N] [--batch N]".into())
+                return Err(anyhow::anyhow!("usage: stage-bench [--input DIR] [--runs N] [--batch N]"))
             }
-            other => return Err(format!("unknown argument {other} (see --help)")),
+            other => return Err(anyhow::anyhow!("unknown argument {other} (see --help)")),
         }
     }
     Ok(a)
@@ -73,10 +73,10 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 
 /// Keeps a stream actor's closed output (digested after the clock stops).
 fn keep(
-    out: Result<musicaly::actors::sessionize::StreamOutput, String>,
+    out: Result<musicaly::actors::sessionize::StreamOutput, musicaly::columns::SchemaError>,
     kept: &mut musicaly::actors::sessionize::StreamOutput,
 ) -> anyhow::Result<()> {
-    kept.extend(out.map_err(anyhow::Error::msg)?);
+    kept.extend(out?);
     Ok(())
 }
 

@@ -143,6 +143,7 @@ impl SingleStreamSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     const FOUR: &str = r#"{"artist":"Bj\u00c3\u00b6rk","song":"Undo","duration":238.5,"ts":1541105830796,"sessionId":38,"auth":"Logged In","level":"free","itemInSession":3,"city":"Tampa","zip":"33602","state":"FL","userAgent":"\"Mozilla\"","lon":-82.4,"lat":27.9,"userId":39,"lastName":"Frye","firstName":"Walter","gender":"M","registration":1540919166796,"extra":[1,2]}"#;
 

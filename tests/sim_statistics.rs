@@ -687,6 +687,7 @@ fn female_share(out: &Collect) -> (f64, usize) {
 }
 
 #[test]
+#[ignore = "needs the fixtures at ../shared/fixtures: run scripts/test.sh"]
 fn built_in_names_split_genders_as_eventsims_data_does() {
     let Some(r) = run() else { return };
     // eventsim draws first names (and so genders) by weight from its
@@ -695,7 +696,7 @@ fn built_in_names_split_genders_as_eventsims_data_does() {
     let (builtin, n) = female_share(&r.out);
     assert!(n > USERS as usize / 2, "only {n} users show details");
     // The same week with eventsim's own files (--data-dir).
-    let Some(fx) = common::fixtures() else { return };
+    let fx = common::fixtures();
     let data = Catalog::with_eventsim_data(&fx.join("eventsim/data")).expect("eventsim data");
     let seed = 12;
     eprintln!("gender split: the week's run (MUSICALY_SIM_SEED, default 11), a --data-dir run with seed {seed}");
