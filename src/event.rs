@@ -19,8 +19,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+mod peers;
 mod scan;
 
+pub use peers::{parse_simd, parse_sonic, JsonParser, SimdBuffers};
 pub use scan::Scratch;
 
 /// The four event tables, named after eventsim's four topics.

@@ -5,6 +5,7 @@
 //! in `event`, `columns`, `config`, `metrics` and `time`. See ARCHITECTURE.md.
 
 pub mod actors;
+pub mod alloc;
 pub mod columns;
 pub mod config;
 pub mod event;

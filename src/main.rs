@@ -276,73 +276,12 @@ struct ConfigArgs {
 }
 
 fn main() {
-    limit_malloc_arenas();
+    musicaly::alloc::init();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// glibc gives each thread that allocates its own arena (up to 8 per core);
-/// with decoders, lake writers, stream state and librdkafka threads freeing
-/// batch-sized buffers across threads, that kept up to twice the live memory
-/// resident and broke `pipeline.memory_limit_mb` (docs/BENCHMARKS.md, "Memory
-/// bound"). Two arenas cost no measurable throughput here. `MALLOC_ARENA_MAX`
-/// in the environment still wins.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; called before any
-        // other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
-/// Even with two arenas, glibc keeps memory freed in the middle of its heaps
-/// resident: in a Kafka backfill its arenas held 929 MB of which 130–290 MB
-/// were in use, with `pipeline.memory_limit_mb = 256` (docs/BENCHMARKS.md,
-/// "Memory bound"). `malloc_trim(0)` gives free pages anywhere in the heaps back
-/// to the kernel (10–40 ms each time in that backfill; peak RSS 1.15 GB →
-/// 0.51 GB). It is not free: every page given back is faulted in again when
-/// reused (page faults and the trims were ~8 % of a backfill's CPU when trimming
-/// every second), so the long-running commands check once a second and trim only
-/// while resident memory is above half of `pipeline.memory_limit_mb`.
-fn spawn_malloc_trimmer(limit_bytes: u64) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let above = limit_bytes / 2;
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-                if resident_bytes().is_some_and(|r| r <= above) {
-                    continue;
-                }
-                // SAFETY: malloc_trim only hands free memory back to the kernel
-                // and takes each arena's lock; it is safe from any thread.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the malloc trimmer; memory may stay resident after use");
-        }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = limit_bytes;
-}
-
-/// This process's resident memory (`/proc/self/statm`, second field, in pages).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
@@ -453,7 +392,6 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         o.push(("pipeline.partitions", p.to_string()));
     }
     let settings = Settings::load(toml_cfgs.first().map(|p| p.as_path()), &o)?;
-    spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     init_logging(&settings);
     let sim_path = sim_cfgs.first().map(|p| p.to_path_buf()).or_else(|| {
         (!settings.simulate.config.is_empty()).then(|| PathBuf::from(&settings.simulate.config))
@@ -677,7 +615,6 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
         o.push(("web.listen", l.clone()));
     }
     let mut settings = Settings::load(a.config.as_deref(), &o)?;
-    spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     if let Some(t) = a.topics {
         settings.kafka.topics = t;
         settings.validate()?;

@@ -6,6 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use arrow::array::RecordBatch;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::event::Table;
 
@@ -51,6 +58,31 @@ pub struct Metrics {
     mailboxes: Mutex<Vec<(String, usize, bool)>>,
     /// The data path's memory budget, once the topology exists.
     pub memory: std::sync::OnceLock<std::sync::Arc<crate::memory::MemoryBudget>>,
+    /// End-to-end latency and messages per batch as Prometheus histograms
+    /// (buckets an alert can sum over time and instances, which quantiles
+    /// precomputed per process are not).
+    latency_hist: LatencyHistogram,
+    batch_hist: BatchHistogram,
+}
+
+/// Buckets of `musicaly_e2e_latency_ms`: 1 ms to 65 s, doubling.
+#[derive(Debug, Clone)]
+struct LatencyHistogram(Histogram);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(Histogram::new(exponential_buckets(1.0, 2.0, 17)))
+    }
+}
+
+/// Buckets of `musicaly_batch_messages`: 1 to 4 M messages, by fours.
+#[derive(Debug, Clone)]
+struct BatchHistogram(Histogram);
+
+impl Default for BatchHistogram {
+    fn default() -> Self {
+        BatchHistogram(Histogram::new(exponential_buckets(1.0, 4.0, 12)))
+    }
 }
 
 impl Metrics {
@@ -81,6 +113,7 @@ impl Metrics {
     }
 
     pub fn record_latency_ms(&self, ms: u64) {
+        self.latency_hist.0.observe(ms as f64);
         if let Ok(mut h) = self.latency.lock() {
             let h = h.get_or_insert_with(|| {
                 hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
@@ -91,6 +124,7 @@ impl Metrics {
     }
 
     pub fn record_batch_size(&self, messages: u64) {
+        self.batch_hist.0.observe(messages as f64);
         if let Ok(mut h) = self.batch_sizes.lock() {
             let h = h.get_or_insert_with(|| {
                 hdrhistogram::Histogram::new_with_bounds(1, 10_000_000, 2)
@@ -242,5 +276,247 @@ impl Metrics {
             }
         }
         s
+    }
+
+    /// The metrics in the OpenMetrics text format, written by prometheus-client
+    /// from a snapshot of the counters (which stay plain atomics: the hot path
+    /// is one `fetch_add`, and no call site changes).
+    pub fn render_openmetrics(&self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.snapshot()));
+        let mut s = String::with_capacity(8 << 10);
+        let _ = prometheus_client::encoding::text::encode(&mut s, &registry);
+        s
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let load = |a: &[AtomicU64]| a.iter().map(|x| x.load(Relaxed)).collect();
+        Snapshot {
+            messages_in: self.messages_in.load(Relaxed),
+            batches_in: self.batches_in.load(Relaxed),
+            rows_written: load(&self.rows_written),
+            dead_letters: load(&self.dead_letters),
+            files_written: self.files_written.load(Relaxed),
+            bytes_written: self.bytes_written.load(Relaxed),
+            commits: self.commits.load(Relaxed),
+            commit_failures: self.commit_failures.load(Relaxed),
+            rolls: load(&self.rolls),
+            late_events: self.late_events.load(Relaxed),
+            sessions_closed: self.sessions_closed.load(Relaxed),
+            windows_closed: self.windows_closed.load(Relaxed),
+            lag: self.lag.lock().map(|l| l.clone()).unwrap_or_default(),
+            memory: self
+                .memory
+                .get()
+                .map(|m| [m.in_flight_bytes(), m.lake_bytes(), m.limit()]),
+            mailboxes: self.mailboxes.lock().map(|m| m.clone()).unwrap_or_default(),
+            latency: self.latency_hist.0.clone(),
+            batches: self.batch_hist.0.clone(),
+        }
+    }
+}
+
+/// The values of [`Metrics`] at one scrape, encoded by prometheus-client.
+#[derive(Debug)]
+struct Snapshot {
+    messages_in: u64,
+    batches_in: u64,
+    rows_written: Vec<u64>,
+    dead_letters: Vec<u64>,
+    files_written: u64,
+    bytes_written: u64,
+    commits: u64,
+    commit_failures: u64,
+    rolls: Vec<u64>,
+    late_events: u64,
+    sessions_closed: u64,
+    windows_closed: u64,
+    lag: Vec<(String, i64)>,
+    memory: Option<[usize; 3]>,
+    mailboxes: Vec<(String, usize, bool)>,
+    latency: Histogram,
+    batches: Histogram,
+}
+
+/// One unlabelled metric.
+fn single(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    m: &impl EncodeMetric,
+) -> std::fmt::Result {
+    m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
+}
+
+/// A metric with one label, a sample per value of it.
+fn labelled<'a, M: EncodeMetric + 'a>(
+    e: &mut DescriptorEncoder,
+    (name, help, ty): (&str, &str, MetricType),
+    label: &str,
+    samples: impl IntoIterator<Item = (&'a str, M)>,
+) -> std::fmt::Result {
+    let mut d = e.encode_descriptor(name, help, None, ty)?;
+    for (value, m) in samples {
+        m.encode(d.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        use MetricType::{Counter, Gauge};
+        let c = ConstCounter::new;
+        let e = &mut e;
+        // Counter names go without `_total`: the encoder adds it to the samples.
+        single(
+            e,
+            "musicaly_messages_in",
+            "Messages read from the source.",
+            &c(self.messages_in),
+        )?;
+        labelled(
+            e,
+            (
+                "musicaly_rows_written",
+                "Rows durable in the lake, per table.",
+                Counter,
+            ),
+            "table",
+            Table::ALL
+                .iter()
+                .map(|t| (t.name(), c(self.rows_written[t.index()]))),
+        )?;
+        labelled(
+            e,
+            (
+                "musicaly_dead_letters",
+                "Messages rejected by the decoder, per reason.",
+                Counter,
+            ),
+            "reason",
+            DEAD_KINDS
+                .iter()
+                .zip(&self.dead_letters)
+                .map(|(k, v)| (*k, c(*v))),
+        )?;
+        single(
+            e,
+            "musicaly_lake_files",
+            "Files written to the lake.",
+            &c(self.files_written),
+        )?;
+        single(
+            e,
+            "musicaly_lake_bytes",
+            "Bytes written to the lake.",
+            &c(self.bytes_written),
+        )?;
+        labelled(
+            e,
+            (
+                "musicaly_lake_rolls",
+                "Times a partition's open lake files closed together, by reason.",
+                Counter,
+            ),
+            "reason",
+            ROLL_REASONS
+                .iter()
+                .zip(&self.rolls)
+                .map(|(r, v)| (*r, c(*v))),
+        )?;
+        single(
+            e,
+            "musicaly_commits",
+            "Offset commits issued, each after the lake made the data before it durable.",
+            &c(self.commits),
+        )?;
+        single(
+            e,
+            "musicaly_commit_failures",
+            "Offset commits that failed (the data is durable; a replay rewrites the same files).",
+            &c(self.commit_failures),
+        )?;
+        labelled(
+            e,
+            (
+                "musicaly_consumer_lag",
+                "Messages behind the partition's high watermark.",
+                Gauge,
+            ),
+            "partition",
+            self.lag
+                .iter()
+                .map(|(tp, lag)| (tp.as_str(), ConstGauge::new(*lag))),
+        )?;
+        single(
+            e,
+            "musicaly_batches",
+            "Source batches handed to partition actors.",
+            &c(self.batches_in),
+        )?;
+        single(
+            e,
+            "musicaly_late_events",
+            "Events behind the watermark, written to _late/.",
+            &c(self.late_events),
+        )?;
+        single(
+            e,
+            "musicaly_sessions_closed",
+            "Sessions closed by the sessionizer.",
+            &c(self.sessions_closed),
+        )?;
+        single(
+            e,
+            "musicaly_windows_closed",
+            "Aggregation windows closed.",
+            &c(self.windows_closed),
+        )?;
+        if let Some(m) = self.memory {
+            labelled(
+                e,
+                (
+                    "musicaly_memory_bytes",
+                    "Data-path memory accounted against pipeline.memory_limit_mb.",
+                    Gauge,
+                ),
+                "part",
+                ["in_flight", "lake_buffers", "limit"]
+                    .into_iter()
+                    .zip(m)
+                    .map(|(p, v)| (p, ConstGauge::new(v as i64))),
+            )?;
+        }
+        labelled(
+            e,
+            (
+                "musicaly_mailbox_batches",
+                "Batches queued for each partition actor.",
+                Gauge,
+            ),
+            "partition",
+            self.mailboxes
+                .iter()
+                .map(|(p, d, _)| (p.as_str(), ConstGauge::new(*d as i64))),
+        )?;
+        labelled(
+            e,
+            ("musicaly_partition_paused", "1 while backpressure holds a partition back (a parked batch; its queue is not read).", Gauge),
+            "partition",
+            self.mailboxes.iter().map(|(p, _, paused)| (p.as_str(), ConstGauge::new(i64::from(*paused)))),
+        )?;
+        single(
+            e,
+            "musicaly_batch_messages",
+            "Messages per source batch.",
+            &self.batches,
+        )?;
+        single(
+            e,
+            "musicaly_e2e_latency_ms",
+            "End-to-end latency, source read to durable, in milliseconds.",
+            &self.latency,
+        )?;
+        Ok(())
     }
 }
