@@ -9,7 +9,9 @@
 //! (`inc_by`), and a latency observation as the hand-written writer kept it
 //! (an hdrhistogram behind a `Mutex`) against prometheus-client's `Histogram`
 //! (`observe`, the one `Metrics::record_latency_ms` uses). Render: one
-//! `Metrics::render_prometheus` of a pipeline's metrics (counters, 8
+//! `Metrics::render_prometheus` (prometheus-client's encoder; the hand-written
+//! writer it replaced is in git, measured beside it in docs/bench13.md) of a
+//! pipeline's metrics (counters, 8
 //! partitions' lag and mailboxes, both histograms filled). Rounds interleave
 //! the peers; prints the median ns (µs for renders) and range per peer.
 
@@ -137,7 +139,7 @@ fn main() {
         let mut bytes = 0;
         push(
             4,
-            "render: Metrics::render_prometheus",
+            "render: Metrics::render_prometheus (prometheus-client)",
             "µs",
             time(RENDERS, |_| {
                 bytes = black_box(metrics.render_prometheus()).len();
@@ -145,17 +147,6 @@ fn main() {
         );
         if round == 0 {
             println!("a render is {bytes} bytes");
-        }
-        push(
-            5,
-            "render: Metrics::render_openmetrics (prometheus-client)",
-            "µs",
-            time(RENDERS, |_| {
-                bytes = black_box(metrics.render_openmetrics()).len();
-            }) / 1e3,
-        );
-        if round == 0 {
-            println!("an OpenMetrics render is {bytes} bytes");
         }
     }
     println!("| {rounds} rounds | median | min..max |");
