@@ -93,8 +93,12 @@ fn agree(topic: &str, messages: &[Vec<u8>]) -> DecodedBatch {
         assert_eq!(
             dead(&peer),
             dead(&scanner),
-            "{} dead letters on {topic}",
-            p.name()
+            "{} dead letters on {topic}: {:?}",
+            p.name(),
+            peer.dead
+                .iter()
+                .map(|d| d.error.to_string())
+                .collect::<Vec<_>>()
         );
         assert_eq!(
             peer.tables.len(),

@@ -73,7 +73,11 @@ pub fn parse_simd<'a>(
     input.extend_from_slice(text.as_bytes());
     let mut ev: RawEvent<'a> =
         simd_json::serde::from_slice_with_buffers(input, buffers).map_err(|e| {
-            if e.is_data() {
+            use simd_json::ErrorType::{ExpectedFalse, ExpectedNull, ExpectedTrue};
+            // A bad literal (`not json`) is syntax, which simd-json's
+            // `is_data` counts as data.
+            let literal = matches!(e.error(), ExpectedNull | ExpectedTrue | ExpectedFalse);
+            if e.is_data() && !literal {
                 DecodeError::WrongType(e.to_string())
             } else {
                 DecodeError::NotJson(e.to_string())
