@@ -29,7 +29,7 @@ use musicaly::actors::decode::Decoder;
 use musicaly::actors::sessionize::Sessionizer;
 use musicaly::actors::watermark::Watermark;
 use musicaly::config::Settings;
-use musicaly::event::{DecodeLimits, Table};
+use musicaly::event::{DecodeLimits, JsonParser, Table};
 use musicaly::messages::{RawBatch, SourceBatch, SourceId};
 use musicaly::metrics::Metrics;
 use parquet::arrow::ArrowWriter;
@@ -40,6 +40,10 @@ struct Args {
     batch: usize,
     /// Run only the JSON scanner (for profiling it).
     scan_only: bool,
+    /// Run only the decode stage with each JSON parser (`--decode-only`), or
+    /// with one (`--parser NAME`, for instruction counts of one).
+    decode_only: bool,
+    parsers: Vec<JsonParser>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -48,6 +52,8 @@ fn parse_args() -> anyhow::Result<Args> {
         runs: 5,
         batch: 20_000,
         scan_only: false,
+        decode_only: false,
+        parsers: JsonParser::ALL.to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -57,8 +63,18 @@ fn parse_args() -> anyhow::Result<Args> {
             "--runs" => a.runs = v()?.parse().map_err(|e| anyhow::anyhow!("--runs: {e}"))?,
             "--batch" => a.batch = v()?.parse().map_err(|e| anyhow::anyhow!("--batch: {e}"))?,
             "--scan-only" => a.scan_only = true,
+            "--decode-only" => a.decode_only = true,
+            "--parser" => {
+                let name = v()?;
+                let p = JsonParser::ALL
+                    .into_iter()
+                    .find(|p| p.name() == name)
+                    .ok_or(anyhow::anyhow!("--parser {name}: use scanner, sonic-rs or simd-json"))?;
+                a.parsers = vec![p];
+                a.decode_only = true;
+            }
             "--help" | "-h" => {
-                return Err(anyhow::anyhow!("usage: stage-bench [--input DIR] [--runs N] [--batch N]"))
+                return Err(anyhow::anyhow!("usage: stage-bench [--input DIR] [--runs N] [--batch N] [--scan-only] [--decode-only] [--parser scanner|sonic-rs|simd-json]"))
             }
             other => return Err(anyhow::anyhow!("unknown argument {other} (see --help)")),
         }
@@ -147,6 +163,9 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / messages as f64
     );
 
+    if args.decode_only {
+        return compare_parsers(&batches, messages, &args);
+    }
     let mut decode_us = Vec::new();
     let mut parquet_us = Vec::new();
     let mut parquet_bytes = 0usize;
@@ -296,6 +315,7 @@ fn main() -> anyhow::Result<()> {
         println!("scanner: {sc:.3} µs per message ({scmin:.3}..{scmax:.3})");
         return Ok(());
     }
+    compare_parsers(&batches, messages, &args)?;
     let (se, semin, semax) = median(serde_us);
     let (d, dmin, dmax) = median(decode_us);
     let (p, pmin, pmax) = median(parquet_us);
@@ -341,5 +361,93 @@ fn main() -> anyhow::Result<()> {
         parquet_bytes as f64 / 1e6,
         parquet_bytes as f64 / messages as f64
     );
+    Ok(())
+}
+
+/// A source batch of `table`'s topic, partition 0.
+fn source_batch(table: Table, raw: RawBatch) -> SourceBatch {
+    SourceBatch {
+        source: SourceId {
+            topic: table.name().into(),
+            partition: 0,
+        },
+        raw,
+        read_at: Instant::now(),
+        reservation: None,
+    }
+}
+
+/// The decode stage (`Decoder::decode`: JSON into the Arrow columns) with each
+/// JSON parser on the same batches: first checks that every parser gives the
+/// same columns and dead letters as the first, then times `--runs` rounds,
+/// each decoding every batch once with each parser (the order rotating from
+/// round to round, so that load from other processes falls on all of them).
+/// Prints per parser the median µs per message, its range, and the median and
+/// range of its per-round ratio to the first parser's time (the paired
+/// ratio is steadier than the ratio of medians on a loaded machine).
+fn compare_parsers(
+    batches: &[(Table, RawBatch)],
+    messages: usize,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let mut decoders: Vec<Decoder> = args
+        .parsers
+        .iter()
+        .map(|p| {
+            Decoder::new(DecodeLimits::default(), Arc::new(Metrics::default()), 4).with_parser(*p)
+        })
+        .collect();
+    for (t, raw) in batches {
+        let mut first = None;
+        for (d, p) in decoders.iter_mut().zip(&args.parsers) {
+            let out = d.decode(source_batch(*t, raw.clone()))?;
+            let dead: Vec<_> = out
+                .dead
+                .iter()
+                .map(|x| (x.offset, x.error.kind()))
+                .collect();
+            match &first {
+                None => first = Some((out.tables, dead)),
+                Some((tables, first_dead)) => anyhow::ensure!(
+                    *tables == out.tables && *first_dead == dead,
+                    "{} decodes {t} differently from {}",
+                    p.name(),
+                    args.parsers[0].name()
+                ),
+            }
+        }
+    }
+    let n = decoders.len();
+    let mut us = vec![Vec::new(); n];
+    for run in 0..args.runs {
+        for k in 0..n {
+            let i = (run + k) % n;
+            let inputs = batches.to_vec();
+            let mut secs = 0.0;
+            for (t, raw) in inputs {
+                let sb = source_batch(t, raw);
+                let started = Instant::now();
+                let out = decoders[i].decode(sb)?;
+                secs += started.elapsed().as_secs_f64();
+                drop(out);
+            }
+            us[i].push(secs * 1e6 / messages as f64);
+        }
+    }
+    println!(
+        "| decode stage, {} rounds | µs per message (median) | min..max | ratio to {} (median of rounds) | min..max |",
+        args.runs,
+        args.parsers[0].name()
+    );
+    println!("|---|---|---|---|---|");
+    for (i, p) in args.parsers.iter().enumerate() {
+        let ratios: Vec<f64> = us[i].iter().zip(&us[0]).map(|(a, b)| a / b).collect();
+        let (m, lo, hi) = median(us[i].clone());
+        let (r, rlo, rhi) = median(ratios);
+        println!(
+            "| {} | {m:.3} | {lo:.3}..{hi:.3} | {r:.3} | {rlo:.3}..{rhi:.3} |",
+            p.name()
+        );
+    }
     Ok(())
 }

@@ -13,9 +13,12 @@
 //! Both are accepted on any topic; a single-stream topic is split into the four
 //! tables the way the four-topic writer splits events (see [`Routing`]).
 
+mod peers;
 mod raw;
 mod scan;
 
+pub use peers::{parse_simd, parse_sonic, JsonParser, SimdBuffers};
+use raw::checked_text;
 pub use raw::{repair_text, split_location, DecodeError, DecodeLimits, RawEvent, Table};
 pub use scan::Scratch;
 
@@ -56,18 +59,6 @@ pub fn parse_into<'a>(
     scan::scan_into(checked_text(payload, limits)?, Some(scratch), ev)?;
     ev.normalise();
     Ok(())
-}
-
-fn checked_text<'a>(payload: &'a [u8], limits: &DecodeLimits) -> Result<&'a str, DecodeError> {
-    if payload.len() > limits.max_message_bytes {
-        return Err(DecodeError::Oversized {
-            size: payload.len(),
-            limit: limits.max_message_bytes,
-        });
-    }
-    let text = simdutf8::compat::from_utf8(payload)
-        .map_err(|e| DecodeError::InvalidUtf8(format!("at byte {}", e.valid_up_to())))?;
-    Ok(text.trim_end())
 }
 
 /// The same decoding with serde_json's generic visitor: the reference the

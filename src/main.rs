@@ -26,7 +26,7 @@ use musicaly::sinks::{lake, warehouse};
 use musicaly::time::{format_utc, parse_utc};
 
 fn main() {
-    musicaly::alloc::limit_malloc_arenas();
+    musicaly::alloc::init();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli) {
         eprintln!("error: {e:#}");
@@ -119,7 +119,6 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         o.push(("pipeline.partitions", p.to_string()));
     }
     let settings = Settings::load(toml_cfgs.first().map(|p| p.as_path()), &o)?;
-    musicaly::alloc::spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     init_logging(&settings);
     let sim_path = sim_cfgs.first().map(|p| p.to_path_buf()).or_else(|| {
         (!settings.simulate.config.is_empty()).then(|| PathBuf::from(&settings.simulate.config))
@@ -255,7 +254,6 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
         o.push(("web.listen", l.clone()));
     }
     let mut settings = Settings::load(a.config.as_deref(), &o)?;
-    musicaly::alloc::spawn_malloc_trimmer(settings.pipeline.memory_limit_mb << 20);
     if let Some(t) = a.topics {
         settings.kafka.topics = t;
         settings.validate()?;

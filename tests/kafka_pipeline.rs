@@ -87,12 +87,12 @@ fn pipeline_consumes_kafka_into_lake_exactly_once_and_stops_on_sigterm() {
         assert!(metrics.contains(&line), "missing {line:?} in:\n{metrics}");
     }
     assert!(
-        metrics.contains("musicaly_e2e_latency_ms{quantile=\"0.5\"}"),
+        metrics.contains("musicaly_e2e_latency_ms_bucket{le=\"1024.0\"}"),
         "{metrics}"
     );
     // Batch sizes, mailbox depths per partition, the memory budget, lake rolls.
     for needle in [
-        "musicaly_batch_messages{quantile=\"0.5\"}",
+        "musicaly_batch_messages_bucket{le=\"16384.0\"}",
         "musicaly_mailbox_batches{partition=\"",
         "musicaly_partition_paused{partition=\"",
         "musicaly_memory_bytes{part=\"limit\"} 1073741824",

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::columns::TableColumns;
-use crate::event::{self, DecodeLimits, RawEvent, Routing, SingleStreamSplitter, Table};
+use crate::event::{
+    self, DecodeLimits, JsonParser, RawEvent, Routing, SingleStreamSplitter, Table,
+};
 pub use crate::messages::{DeadLetter, DecodedBatch};
 use crate::messages::{SourceBatch, SourceId};
 use crate::metrics::Metrics;
@@ -38,6 +40,10 @@ pub struct Decoder {
     routes: Vec<Table>,
     /// Unescaped strings of the message being decoded (see `event::parse_in`).
     scratch: event::Scratch,
+    /// The JSON parser (the scanner; its peers for stage-bench), and the
+    /// buffers of simd-json's.
+    parser: JsonParser,
+    simd: event::SimdBuffers,
     metrics: Arc<Metrics>,
     mailbox: usize,
 }
@@ -50,9 +56,17 @@ impl Decoder {
             splitters: HashMap::new(),
             routes: Vec::with_capacity(4),
             scratch: event::Scratch::default(),
+            parser: JsonParser::default(),
+            simd: event::SimdBuffers::default(),
             metrics,
             mailbox,
         }
+    }
+
+    /// The decoder with another JSON parser (stage-bench measures them).
+    pub fn with_parser(mut self, parser: JsonParser) -> Decoder {
+        self.parser = parser;
+        self
     }
 
     /// Decodes a batch synchronously (also used by benchmarks and tests).
@@ -73,8 +87,16 @@ impl Decoder {
         }
         for (offset, payload) in raw.iter() {
             let mut ev = RawEvent::default();
-            if let Err(error) = event::parse_into(payload, &self.limits, &mut self.scratch, &mut ev)
-            {
+            let parsed = match self.parser {
+                JsonParser::Scanner => {
+                    event::parse_into(payload, &self.limits, &mut self.scratch, &mut ev)
+                }
+                JsonParser::SonicRs => event::parse_sonic(payload, &self.limits).map(|e| ev = e),
+                JsonParser::SimdJson => {
+                    event::parse_simd(payload, &self.limits, &mut self.simd).map(|e| ev = e)
+                }
+            };
+            if let Err(error) = parsed {
                 dead.push(DeadLetter {
                     offset,
                     error,

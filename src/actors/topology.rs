@@ -69,6 +69,7 @@ impl Topology {
             arbiters.push(arb);
         }
         let budget = MemoryBudget::new(p.memory_limit_mb);
+        crate::alloc::trim_above(p.memory_limit_mb << 20);
         let _ = metrics.memory.set(budget.clone());
         let mut writers = Vec::new();
         // With as many writers as decoders, writer i shares decoder i's thread:

@@ -390,3 +390,20 @@ fn epoch_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     }
     d.deserialize_option(V)
 }
+
+/// The message as text: within the size limit and valid UTF-8 (SIMD check),
+/// trailing whitespace removed. Every parser starts here, so the reason is precise.
+pub(super) fn checked_text<'a>(
+    payload: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<&'a str, DecodeError> {
+    if payload.len() > limits.max_message_bytes {
+        return Err(DecodeError::Oversized {
+            size: payload.len(),
+            limit: limits.max_message_bytes,
+        });
+    }
+    let text = simdutf8::compat::from_utf8(payload)
+        .map_err(|e| DecodeError::InvalidUtf8(format!("at byte {}", e.valid_up_to())))?;
+    Ok(text.trim_end())
+}

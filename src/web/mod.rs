@@ -38,7 +38,7 @@ pub async fn serve(
                 let (status, ctype, body) = match path {
                     "/metrics" => (
                         "200 OK",
-                        "text/plain; version=0.0.4",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
                         metrics.render_prometheus(),
                     ),
                     "/health" => ("200 OK", "text/plain", "ok\n".to_string()),
