@@ -14,8 +14,13 @@ pub const TABLES: [&str; 4] = [
     "status_change_events",
 ];
 
+/// The binary under test; `MUSICALY_TEST_BIN` overrides it (a copy, when
+/// several worktrees share one target directory and rebuild it in turn).
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_musicaly"));
+    let mut c = Command::new(
+        std::env::var_os("MUSICALY_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_musicaly").into()),
+    );
     c.env("RUST_LOG", "warn");
     c
 }
