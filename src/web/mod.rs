@@ -190,7 +190,7 @@ async fn background(state: web::Data<WebState>) {
             last = now;
         }
         n += 1;
-        if n % RELEASE_EVERY.as_secs() != 0 || !state.db.exists() {
+        if !n.is_multiple_of(RELEASE_EVERY.as_secs()) || !state.db.exists() {
             continue;
         }
         let s = state.clone();
