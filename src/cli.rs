@@ -23,7 +23,7 @@ use musicaly::sim::Dialect;
     name = "musicaly",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  musicaly run                           simulate 100 users for a day, build lake + warehouse, print answers\n  musicaly run -n 2000 -s 2026-11-01 -e 2026-11-08 --data-dir /tmp/m\n  musicaly simulate -n 100 --stdout | head\n  musicaly simulate -n 1000 -k 127.0.0.1:9092\n  musicaly pipeline --brokers 127.0.0.1:9092 --data-dir /var/lib/musicaly\n  musicaly report --format json --state CA\n\nConfiguration: config/default.toml documents every key; `musicaly config` prints the effective values."
+    after_help = "Examples:\n  musicaly run                           simulate 100 users for a day, build lake + warehouse, print answers\n  musicaly run -n 2000 -s 2026-11-01 -e 2026-11-08 --data-dir /tmp/m\n  musicaly simulate -n 100 --stdout | head\n  musicaly simulate -n 1000 -k 127.0.0.1:9092\n  musicaly pipeline --brokers 127.0.0.1:9092 --data-dir /var/lib/musicaly\n  musicaly report --format json --state CA\n  musicaly run --serve                   the same run, then the dashboard on http://127.0.0.1:8080/\n  musicaly run --live --speedup 60       a live simulation through the pipeline, with the live dashboard\n\nConfiguration: config/default.toml documents every key; `musicaly config show` prints the effective values and their sources, `musicaly config check FILE` validates a file."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,6 +46,9 @@ pub enum Command {
     Load(LoadArgs),
     /// Answer the three questions from the warehouse.
     Report(ReportArgs),
+    /// Serve the dashboard (page, JSON API, SSE) over a data dir's warehouse
+    /// until Ctrl-C.
+    Serve(ServeArgs),
     /// Print the BigQuery DDL (datasets, external tables over the GCS lake,
     /// hour-partitioned tables), or with --hour the load-job request bodies that
     /// (re)load those hours. Nothing is sent: see docs/BIGQUERY.md.
@@ -77,6 +80,19 @@ pub struct RunArgs {
     /// of the lake first, so the warehouse reflects this run only).
     #[arg(long)]
     pub keep_lake: bool,
+    /// After the run, serve the dashboard on its data until Ctrl-C.
+    #[arg(long, conflicts_with = "live")]
+    pub serve: bool,
+    /// Simulate continuously (from --start-time or now, until --end-time or
+    /// Ctrl-C) at --speedup times the wall clock, with the live dashboard served.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: simulated seconds per wall-clock second.
+    #[arg(long, value_name = "N", default_value_t = 60.0)]
+    pub speedup: f64,
+    /// With --serve or --live: where the dashboard listens (IP:PORT).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Args)]
@@ -143,7 +159,7 @@ pub struct PipelineArgs {
     /// Exit after this many seconds without a message (0: run until signalled).
     #[arg(long, value_name = "SECS")]
     pub idle_exit: Option<u64>,
-    /// Serve /metrics, /health and /api/live here (IP:PORT; empty to turn off) [default: web.listen].
+    /// Serve the live dashboard, its API, /metrics and /healthz here (IP:PORT; empty to turn off) [default: web.listen].
     #[arg(long, value_name = "IP:PORT")]
     pub listen: Option<String>,
 }
@@ -180,6 +196,19 @@ pub struct ReportArgs {
     /// Only listens from this city.
     #[arg(long, value_name = "NAME")]
     pub city: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// musicaly TOML config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding warehouse.duckdb [default: data.dir].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where to listen (IP:PORT; port 0 picks a free one).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Args)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Parser as _;
 
 use cli::{
@@ -41,6 +41,15 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => cmd_pipeline(a),
         Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
+        Command::Serve(a) => {
+            let mut o = Overrides::new();
+            data_dir_override(&mut o, &a.data_dir);
+            let settings = Settings::load(a.config.as_deref(), &o)?;
+            init_logging(&settings);
+            let state = musicaly::web::WebState::warehouse(settings.warehouse_path());
+            musicaly::web::serve_until_stopped(&a.listen, state)
+                .with_context(|| format!("--listen {}", a.listen))
+        }
         Command::Bigquery(a) => cmd_bigquery(a),
         Command::Config(a) => match a.action {
             Some(ConfigAction::Check { file }) => {
@@ -133,14 +142,36 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             to_days: 0.0,
             nusers: settings.simulate.nusers,
             seed: Some(settings.simulate.seed),
-            continuous: false,
+            continuous: a.live,
             dialect: Dialect::Four,
-            progress: true,
+            progress: !a.live,
             catchup_rate: 10_000.0,
+            speedup: a.speedup,
         },
     )?;
+    if a.live && !(a.speedup.is_finite() && a.speedup > 0.0) {
+        bail!(
+            "--speedup {}: give a positive number of simulated seconds per second",
+            a.speedup
+        );
+    }
     tracing::info!(users = opts.nusers, start = %format_utc(opts.start_ms), end = %format_utc(opts.end_ms), seed = opts.seed, lake = %settings.lake_location(), "run: simulating into the in-process pipeline");
     let sim = Simulator::new(model, load_catalog(a.sim_data_dir.as_deref())?, opts)?;
+    if a.live {
+        if !a.keep_lake {
+            warehouse::reset(&settings.warehouse_path())?;
+        }
+        let (summary, metrics) = musicaly::web::live_run::run_live(&settings, sim, &a.listen)?;
+        let errors = summary.errors();
+        if !errors.is_empty() {
+            bail!("the pipeline failed:\n  {}", errors.join("\n  "));
+        }
+        eprintln!(
+            "live run stopped: {} messages in",
+            metrics.messages_in.load(Ordering::Relaxed)
+        );
+        return Ok(());
+    }
     let out = app::embedded::run(&settings, sim, a.keep_lake).map_err(app_error)?;
     let secs = out.elapsed.as_secs_f64();
     eprintln!(
@@ -167,6 +198,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         eprintln!("warehouse {} loaded: {}", db.display(), counts(&loaded));
         let r = report::compute(&db, &Filter::default())?;
         println!("{}", report::to_table(&r));
+        if a.serve {
+            let state = musicaly::web::WebState::warehouse(db);
+            musicaly::web::serve_until_stopped(&a.listen, state)
+                .with_context(|| format!("--listen {}", a.listen))?;
+        }
     }
     Ok(())
 }
@@ -197,6 +233,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
             dialect: a.format,
             progress: !a.stdout,
             catchup_rate: a.catchup_rate,
+            speedup: 1.0,
         },
     )?;
     let mut out: Box<dyn sim::Emit> = match (&a.kafka, a.stdout, &a.output) {
@@ -336,17 +373,18 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
     data_dir_override(&mut o, &a.data_dir);
     let settings = Settings::load(a.config.as_deref(), &o)?;
     init_logging(&settings);
-    let filter = Filter {
-        from_ms: a.from.as_deref().map(parse_utc).transpose()?,
-        to_ms: a.to.as_deref().map(parse_utc).transpose()?,
+    let input = report::FilterInput {
+        from: a.from,
+        to: a.to,
         state: a.state,
         city: a.city,
     };
+    let filter = Filter::parse(&input, report::Naming::Flag)?;
     let db = settings.warehouse_path();
     if !db.exists() {
         bail!("no warehouse at {}: run `musicaly run` or `musicaly pipeline` first, or pass --data-dir", db.display());
     }
-    let r = report::compute(&db, &filter)?;
+    let r = musicaly::web::history::report_checked(&db, &filter)?;
     match a.format {
         Format::Table => print!("{}", report::to_table(&r)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),

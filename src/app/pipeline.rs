@@ -34,22 +34,32 @@ pub fn run(settings: &Settings, metrics: Arc<Metrics>) -> Result<Partitions, App
                 Duration::from_secs(settings.warehouse.load_interval_secs),
             )
         });
+    // The live rows behind the dashboard's numbers of the hours not yet in
+    // the warehouse (None when web.listen is off).
+    let live_rows = crate::web::live_rows_for(settings)?;
     let results = actix_rt::System::new().block_on({
         let settings = settings.clone();
         async move {
             signals::cancel_on_signals(stop.clone());
-            let topo = Topology::start(&settings, metrics.clone())?;
+            let topo = Topology::start_with_live(&settings, metrics.clone(), live_rows.clone())?;
             // systemd (Type=notify): READY after the lake probe and the group
             // join, STATUS, WATCHDOG from the data path, STOPPING (notify.rs).
             crate::notify::probe_lake(&topo.spawner.lake).await?;
             let _notifier = crate::notify::Notifier::start(metrics.clone(), stop.clone());
-            if !settings.web.listen.is_empty() {
-                crate::web::serve(&settings.web.listen, metrics, topo.live.clone())
+            if let Some(rows) = live_rows {
+                let state = crate::web::WebState::pipeline(
+                    settings.warehouse_path(),
+                    rows,
+                    topo.live.clone(),
+                    metrics,
+                );
+                let running = crate::web::start(&settings.web.listen, state)
                     .await
                     .map_err(|source| AppError::WebBind {
                         addr: settings.web.listen.clone(),
                         source,
                     })?;
+                eprintln!("dashboard (live): http://{}/", running.addr);
             }
             // The Kafka source polls on its own thread; the actors run here.
             let (tx, rx) = tokio::sync::oneshot::channel();

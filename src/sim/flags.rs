@@ -63,6 +63,8 @@ pub struct Defaults {
     pub dialect: Dialect,
     pub progress: bool,
     pub catchup_rate: f64,
+    /// In continuous mode, simulated seconds per wall-clock second.
+    pub speedup: f64,
 }
 
 /// A flag that cannot be used as given.
@@ -128,6 +130,7 @@ impl SimFlags {
             progress: d.progress,
             threads: self.threads.unwrap_or(1),
             catchup_rate: d.catchup_rate,
+            speedup: d.speedup,
         })
     }
 
@@ -191,6 +194,7 @@ mod tests {
             dialect: Dialect::Four,
             progress: false,
             catchup_rate: 10_000.0,
+            speedup: 1.0,
         }
     }
 

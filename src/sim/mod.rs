@@ -76,7 +76,9 @@ impl Simulator {
     pub fn run(&mut self, out: &mut dyn Emit) -> Result<SimStats, SimError> {
         let ctx = &self.ctx;
         let o = &ctx.opts;
-        let pacer = o.continuous.then(|| Pacer::new(o.catchup_rate));
+        let pacer = o
+            .continuous
+            .then(|| Pacer::with_speedup(o.catchup_rate, o.start_ms, o.speedup));
         let progress = (o.progress && !o.continuous)
             .then(|| Progress::new(o.start_ms, o.end_ms))
             .flatten();

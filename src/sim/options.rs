@@ -22,6 +22,9 @@ pub struct SimOptions {
     /// In continuous mode, the most events/s written while catching up with the
     /// wall clock (after a stall, or a start in the past).
     pub catchup_rate: f64,
+    /// In continuous mode, how many times faster than the wall clock the
+    /// simulated clock runs from `start_ms` (1: the wall clock itself).
+    pub speedup: f64,
 }
 
 impl SimOptions {
@@ -40,6 +43,7 @@ impl SimOptions {
             progress: false,
             threads: 1,
             catchup_rate: 10_000.0,
+            speedup: 1.0,
         }
     }
 }

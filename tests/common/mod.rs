@@ -2,6 +2,8 @@
 //! what the simulator produced, and reading the lake with DuckDB.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,8 +14,13 @@ pub const TABLES: [&str; 4] = [
     "status_change_events",
 ];
 
+/// The binary under test; `MUSICALY_TEST_BIN` overrides it (a copy, when
+/// several worktrees share one target directory and rebuild it in turn).
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_musicaly"));
+    let mut c = Command::new(
+        std::env::var_os("MUSICALY_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_musicaly").into()),
+    );
     c.env("RUST_LOG", "warn");
     c
 }
@@ -297,7 +304,10 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
     for _ in 0..20 {
         let attempt = (|| -> std::io::Result<String> {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )?;
             let mut out = Vec::new();
             s.read_to_end(&mut out)?;
             Ok(String::from_utf8_lossy(&out).into_owned())
