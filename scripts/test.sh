@@ -76,4 +76,5 @@ cargo build --release --all-targets
 log "tests"
 cargo test --release "$@"
 
+scripts/tests/browser.sh  # the dashboard in Debian's chromium (installs it); writes docs/dashboard*.png
 log "passed in $(( $(date +%s) - started ))s"

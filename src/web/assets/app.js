@@ -553,8 +553,13 @@
     return o;
   }
 
+  let controlsKey = "";
   function renderControls() {
     const f = data.filters || { states: [], cities: [] };
+    // Rebuild the option lists only when they change (an open dropdown survives live refreshes).
+    const key = JSON.stringify([f.states, f.cities, view.state, view.city]);
+    if (key === controlsKey) { syncControls(); return; }
+    controlsKey = key;
     const states = f.states.slice();
     if (view.state && !states.includes(view.state)) states.push(view.state);
     $("f-state").replaceChildren(option("", "All states", !view.state),
