@@ -40,7 +40,7 @@
   const fmtPct = (p) => Math.abs(p).toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + "%";
   const genderLabel = (g) => (g == null || g === "" ? "unknown" : g);
   const stateLabel = (s) => (s == null || s === "" ? "(unknown)" : s);
-  const fmtUtc = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  const fmtUtc = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 19);
 
   function fmtAgo(ms) {
     const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
