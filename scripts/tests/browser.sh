@@ -51,9 +51,9 @@ cargo build --release --bin musicaly
 bin="$CARGO_TARGET_DIR/release/musicaly"
 
 work="$(mktemp -d)"
-pid=""
+pids=""
 cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for p in $pids; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,19 +63,29 @@ say "musicaly run -n 300 -s 2026-11-01 -e 2026-11-03 -r $seed"
 "$bin" run --data-dir "$work/data" -n 300 -s 2026-11-01 -e 2026-11-03 -r "$seed" >"$work/run.log" 2>&1 \
   || { cat "$work/run.log" >&2; die "musicaly run failed"; }
 
-port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-"$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; die "musicaly serve exited"; }
-  sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$work/serve.log" >&2; die "musicaly serve is not listening on 127.0.0.1:$port"; }
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# serve DATA_DIR PORT LOG: starts `musicaly serve` in the background (pid appended to $pids)
+# and waits until it listens.
+serve() {
+  "$bin" serve --data-dir "$1" --listen "127.0.0.1:$2" >"$3" 2>&1 &
+  local p=$!
+  pids="$pids $p"
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+    kill -0 "$p" 2>/dev/null || { cat "$3" >&2; die "musicaly serve --data-dir $1 exited"; }
+    sleep 0.1
+  done
+  cat "$3" >&2; die "musicaly serve is not listening on 127.0.0.1:$2"
+}
+port="$(free_port)"
+serve "$work/data" "$port" "$work/serve.log"
+mkdir -p "$work/empty"
+empty_port="$(free_port)"
+serve "$work/empty" "$empty_port" "$work/serve-empty.log"
 
 say "dashboard test (seed $seed, server 127.0.0.1:$port)"
 status=0
-MUSICALY_URL="http://127.0.0.1:$port/" MUSICALY_BIN="$bin" MUSICALY_DATA_DIR="$work/data" \
+MUSICALY_URL="http://127.0.0.1:$port/" MUSICALY_EMPTY_URL="http://127.0.0.1:$empty_port/" MUSICALY_BIN="$bin" MUSICALY_DATA_DIR="$work/data" \
   MUSICALY_NODE_MODULES="$mods/node_modules" MUSICALY_CHROMIUM="$chromium" \
   MUSICALY_SCREENSHOT_DIR="${MUSICALY_SCREENSHOT_DIR:-$root/docs}" \
   node "$root/tests/browser/dashboard.test.mjs" || status=$?

@@ -6,6 +6,7 @@
 //   MUSICALY_NODE_MODULES   a node_modules holding playwright-core (npm ci of this folder)
 //   MUSICALY_SCREENSHOT_DIR where dashboard.png and dashboard-phone.png go (docs/)
 //   MUSICALY_CHROMIUM       optional, default /usr/bin/chromium
+//   MUSICALY_EMPTY_URL      optional, a second server over an empty data dir
 // It fails on any request that leaves 127.0.0.1, any console error, CSP violation, failed
 // request or HTTP error answer, and on any displayed number that differs from
 // `musicaly report --format json` (or, for tiles report has no counterpart for, the API).
@@ -30,6 +31,7 @@ const DATA = need("MUSICALY_DATA_DIR");
 const MODULES = need("MUSICALY_NODE_MODULES");
 const SHOTS = need("MUSICALY_SCREENSHOT_DIR");
 const CHROMIUM = process.env.MUSICALY_CHROMIUM || "/usr/bin/chromium";
+const EMPTY_URL = process.env.MUSICALY_EMPTY_URL || ""; // optional: a server over an empty data dir
 const { chromium } = createRequire(path.join(MODULES, "index.js"))("playwright-core");
 
 let passed = 0;
@@ -385,6 +387,18 @@ async function main() {
     await phone.page.screenshot({ path: path.join(SHOTS, "dashboard-phone.png"), fullPage: true });
     await phone.context.close();
   });
+
+  if (EMPTY_URL) {
+    await check("an empty data dir shows the empty state, zeros and no errors", async () => {
+      const empty = await newPage(browser, { viewport: { width: 1280, height: 800 } });
+      await empty.page.goto(EMPTY_URL);
+      await waitReady(empty.page, {});
+      assert.ok(await empty.page.locator("#empty").isVisible(), "the empty-state note is shown");
+      assert.equal(await empty.page.getAttribute("#kpi-active-users", "data-value"), "0");
+      assert.equal(await empty.page.locator("#table-top-songs tbody tr").count(), 0);
+      await empty.context.close();
+    });
+  }
 
   await context.close();
   await browser.close();

@@ -165,7 +165,7 @@
         mapReady,
       ]);
       if (gen !== generation) return;
-      Object.assign(data, { filters, summary, overview, hourly, levels });
+      Object.assign(data, normalize({ filters, summary, overview, hourly, levels }));
       if (!data.live || (live && live.updated_ms >= (data.live.updated_ms || 0))) data.live = live;
       showError("");
       renderAll();
@@ -174,6 +174,20 @@
     } catch (e) {
       if (gen === generation) showError(e.message);
     }
+  }
+
+  /** Missing lists become empty ones, so an empty data dir renders as zeros, not errors. */
+  function normalize(d) {
+    d.filters = Object.assign({ states: [], cities: [], first_ts: null, last_ts: null }, d.filters);
+    d.summary = Object.assign({ active_users: 0, stream_hours: 0 }, d.summary);
+    for (const k of ["users_by_state", "gender_composition", "top_artists_gender", "top_songs", "top_artists"]) d.summary[k] = d.summary[k] || [];
+    d.overview = Object.assign({ total_users: 0, streams: 0, today: {} }, d.overview);
+    d.overview.today = d.overview.today || {};
+    d.hourly = Object.assign({ day: null, previous_day: null }, d.hourly);
+    d.hourly.today = d.hourly.today || [];
+    d.hourly.previous = d.hourly.previous || [];
+    d.levels = Array.isArray(d.levels) ? d.levels : [];
+    return d;
   }
 
   /** Re-fetches at most once a second, however fast updates arrive. */
@@ -509,12 +523,12 @@
       yAxis: { type: "value", minInterval: 1, axisLabel: { color: p.muted }, splitLine: { lineStyle: { color: p.border } } },
       series: [
         {
-          name: (h.day || "last day") + " (today)", type: "line", smooth: true, symbol: "circle", symbolSize: 5, data: h.today,
+          name: h.day || "last day", type: "line", smooth: true, symbol: "circle", symbolSize: 5, data: h.today,
           lineStyle: { width: 2.5, color: p["c-today"] }, itemStyle: { color: p["c-today"] },
           areaStyle: { color: p["c-today"], opacity: 0.12 },
         },
         {
-          name: (h.previous_day || "previous day") + " (previous day)", type: "line", smooth: true, symbol: "none", data: h.previous,
+          name: (h.previous_day || "") + " (day before)", type: "line", smooth: true, symbol: "none", data: h.previous,
           lineStyle: { width: 2, type: "dashed", color: p["c-prev"] }, itemStyle: { color: p["c-prev"] },
         },
       ],
