@@ -169,7 +169,7 @@ function assertMatchesReport(d, r, label) {
   const artists = [...new Set(r.top_artists_gender.map((x) => x.artist))];
   for (const s of d.charts.artistGender) {
     const want = artists.map((a) => { const m = r.top_artists_gender.find((x) => x.artist === a && genderName(x.gender) === s.name); return m ? m.users : 0; });
-    assert.deepEqual(s.data, want, `${label}: gender composition bars (${s.name})`);
+    assert.deepEqual(s.data.map((x) => (x && typeof x === "object" ? x.value : x)), want, `${label}: gender composition bars (${s.name})`);
   }
 }
 

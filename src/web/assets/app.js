@@ -471,7 +471,8 @@
         axisLabel: { color: p.text, width: 130, overflow: "truncate" }, axisLine: { lineStyle: { color: p.border } }, axisTick: { show: false },
       },
       series: genders.map((g) => ({
-        name: g, type: "bar", stack: "g", barMaxWidth: 30, data: artists.map((a) => val(a, g)),
+        name: g, type: "bar", stack: "g", barMaxWidth: 30,
+        data: artists.map((a) => ({ value: val(a, g), itemStyle: view.artist && a !== view.artist ? { opacity: 0.3 } : undefined })),
         itemStyle: { color: genderColor(p, g === "unknown" ? null : g) },
         label: { show: true, color: "#fff", fontSize: 11, formatter: (x) => (x.value ? x.value : "") },
       })),
@@ -618,7 +619,7 @@
     view.artist = view.artist === name ? "" : name;
     writeUrl(true);
     syncControls();
-    if (data.summary) { renderTopSongs(); renderTopArtists(); renderTables(); }
+    if (data.summary) { renderTopSongs(); renderTopArtists(); renderTables(); renderArtistGender(palette()); }
   }
 
   function bindControls() {
