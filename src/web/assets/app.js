@@ -544,10 +544,13 @@
     f.dataset.updatedMs = l.updated_ms == null ? "" : String(l.updated_ms);
     f.dataset.watermarkMs = l.watermark_ms == null ? "" : String(l.watermark_ms);
     const parts = [];
-    parts.push(l.updated_ms ? "Updated " + fmtAgo(l.updated_ms) : "Not updated yet");
+    const last = data.filters && data.filters.last_ts ? parseTs(data.filters.last_ts) : NaN;
+    if (l.updated_ms) parts.push("Updated " + fmtAgo(l.updated_ms));
+    else if (Number.isFinite(last)) parts.push("From the warehouse (no live stream) · newest event " + fmtUtc(last));
+    else parts.push("No data yet");
     if (l.watermark_ms != null) parts.push("watermark " + fmtUtc(l.watermark_ms));
     if (l.latest_event_ms != null) parts.push("newest event " + fmtUtc(l.latest_event_ms));
-    if (l.events_total != null) parts.push(fmtInt(l.events_total) + " events");
+    if (l.events_total) parts.push(fmtInt(l.events_total) + " live events");
     $("freshness-text").textContent = parts.join(" · ");
     const fresh = l.pipeline && l.updated_ms && Date.now() - l.updated_ms < 10000;
     $("live-dot").classList.toggle("live", Boolean(fresh));
