@@ -53,6 +53,9 @@ enum Command {
     Load(LoadArgs),
     /// Answer the three questions from the warehouse.
     Report(ReportArgs),
+    /// Serve the dashboard (page, JSON API, SSE) over a data dir's warehouse
+    /// until Ctrl-C.
+    Serve(ServeArgs),
     /// Print the BigQuery DDL (datasets, external tables over the GCS lake,
     /// hour-partitioned tables), or with --hour the load-job request bodies that
     /// (re)load those hours. Nothing is sent: see docs/BIGQUERY.md.
@@ -118,6 +121,19 @@ struct RunArgs {
     /// of the lake first, so the warehouse reflects this run only).
     #[arg(long)]
     keep_lake: bool,
+    /// After the run, serve the dashboard on its data until Ctrl-C.
+    #[arg(long, conflicts_with = "live")]
+    serve: bool,
+    /// Simulate continuously (from --start-time or now, until --end-time or
+    /// Ctrl-C) at --speedup times the wall clock, with the live dashboard served.
+    #[arg(long)]
+    live: bool,
+    /// With --live: simulated seconds per wall-clock second.
+    #[arg(long, value_name = "N", default_value_t = 60.0)]
+    speedup: f64,
+    /// With --serve or --live: where the dashboard listens (IP:PORT).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    listen: String,
 }
 
 #[derive(Args)]
@@ -184,7 +200,7 @@ struct PipelineArgs {
     /// Exit after this many seconds without a message (0: run until signalled).
     #[arg(long, value_name = "SECS")]
     idle_exit: Option<u64>,
-    /// Serve /metrics, /health and /api/live here (IP:PORT; empty to turn off) [default: web.listen].
+    /// Serve the live dashboard, its API, /metrics and /healthz here (IP:PORT; empty to turn off) [default: web.listen].
     #[arg(long, value_name = "IP:PORT")]
     listen: Option<String>,
 }
@@ -221,6 +237,19 @@ struct ReportArgs {
     /// Only listens from this city.
     #[arg(long, value_name = "NAME")]
     city: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// musicaly TOML config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory holding warehouse.duckdb [default: data.dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where to listen (IP:PORT; port 0 picks a free one).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    listen: String,
 }
 
 #[derive(Args)]
@@ -352,6 +381,15 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => cmd_pipeline(a),
         Command::Load(a) => cmd_load(a),
         Command::Report(a) => cmd_report(a),
+        Command::Serve(a) => {
+            let mut o = Overrides::new();
+            data_dir_override(&mut o, &a.data_dir);
+            let settings = Settings::load(a.config.as_deref(), &o)?;
+            init_logging(&settings);
+            let state = musicaly::web::WebState::warehouse(settings.warehouse_path());
+            musicaly::web::serve_until_stopped(&a.listen, state)
+                .with_context(|| format!("--listen {}", a.listen))
+        }
         Command::Bigquery(a) => cmd_bigquery(a),
         Command::Config(a) => {
             let s = Settings::load(a.config.as_deref(), &vec![])?;
@@ -459,13 +497,32 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         (!settings.simulate.config.is_empty()).then(|| PathBuf::from(&settings.simulate.config))
     });
     let model = load_model(sim_path.as_deref())?;
-    let (start_ms, end_ms) = time_range(
-        &a.sim,
-        or_config(&settings.simulate.start_time, &model.cfg.start_date),
-        or_config(&settings.simulate.end_time, &model.cfg.end_date),
-        1.0,
-        0.0,
-    )?;
+    let (start_ms, end_ms) = if a.live {
+        let t = |v: &Option<String>, d: i64| {
+            v.as_deref()
+                .map(parse_utc)
+                .transpose()
+                .map(|t| t.unwrap_or(d))
+        };
+        (
+            t(&a.sim.start_time, now_ms())?,
+            t(&a.sim.end_time, i64::MAX / 4)?,
+        )
+    } else {
+        time_range(
+            &a.sim,
+            or_config(&settings.simulate.start_time, &model.cfg.start_date),
+            or_config(&settings.simulate.end_time, &model.cfg.end_date),
+            1.0,
+            0.0,
+        )?
+    };
+    if a.live && !(a.speedup.is_finite() && a.speedup > 0.0) {
+        bail!(
+            "--speedup {}: give a positive number of simulated seconds per second",
+            a.speedup
+        );
+    }
     let opts = SimOptions {
         nusers: a
             .sim
@@ -483,10 +540,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         seed: a.sim.seed.unwrap_or(settings.simulate.seed),
         tag: a.sim.tag.clone().or(model.cfg.tag.clone()),
         dialect: Dialect::Four,
-        continuous: false,
-        progress: true,
+        continuous: a.live,
+        progress: !a.live,
         threads: a.sim.threads.unwrap_or(1),
         catchup_rate: 10_000.0,
+        speedup: a.speedup,
     };
     let lake_loc = settings.lake_location();
     if !a.keep_lake && !lake_loc.contains("://") {
@@ -509,6 +567,21 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         None => Catalog::builtin()?,
     };
     let sim = Simulator::new(model, catalog, opts)?;
+    if a.live {
+        if !a.keep_lake {
+            warehouse::reset(&settings.warehouse_path())?;
+        }
+        let (summary, metrics) = musicaly::web::live_run::run_live(&settings, sim, &a.listen)?;
+        let errors = summary.errors();
+        if !errors.is_empty() {
+            bail!("the pipeline failed:\n  {}", errors.join("\n  "));
+        }
+        eprintln!(
+            "live run stopped: {} messages in",
+            metrics.messages_in.load(Ordering::Relaxed)
+        );
+        return Ok(());
+    }
     let metrics = Arc::new(Metrics::default());
     let started = std::time::Instant::now();
     let summary = actix_rt::System::new().block_on({
@@ -565,6 +638,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         );
         let r = report::compute(&db, &Filter::default())?;
         println!("{}", report::to_table(&r));
+        if a.serve {
+            let state = musicaly::web::WebState::warehouse(db);
+            musicaly::web::serve_until_stopped(&a.listen, state)
+                .with_context(|| format!("--listen {}", a.listen))?;
+        }
     }
     Ok(())
 }
@@ -611,6 +689,7 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
         progress: !a.stdout,
         threads: a.sim.threads.unwrap_or(1),
         catchup_rate: a.catchup_rate,
+        speedup: 1.0,
     };
     let mut out: Box<dyn sim::Emit> = match (&a.kafka, a.stdout, &a.output) {
         (Some(b), false, None) => Box::new(sim::output::KafkaOutput::new(
@@ -696,17 +775,20 @@ fn cmd_pipeline(a: PipelineArgs) -> Result<()> {
                 std::time::Duration::from_secs(settings.warehouse.load_interval_secs),
             )
         });
+    let live_rows = musicaly::web::live_rows_for(&settings)?;
     let results = actix_rt::System::new().block_on({
         let settings = settings.clone();
         let metrics = metrics.clone();
         let stop = stop.clone();
         async move {
             spawn_signal_watch(stop.clone());
-            let topo = Topology::start(&settings, metrics.clone())?;
-            if !settings.web.listen.is_empty() {
-                musicaly::web::serve(&settings.web.listen, metrics, topo.live.clone())
+            let topo = Topology::start_with_live(&settings, metrics.clone(), live_rows.clone())?;
+            if let Some(rows) = live_rows {
+                let state = musicaly::web::WebState::pipeline(settings.warehouse_path(), rows, topo.live.clone(), metrics);
+                let running = musicaly::web::start(&settings.web.listen, state)
                     .await
                     .with_context(|| format!("web.listen {}: cannot bind (is another musicaly running? set web.listen = \"\" to turn it off)", settings.web.listen))?;
+                eprintln!("dashboard (live): http://{}/", running.addr);
             }
             // The Kafka source polls on its own thread; the actors run here.
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -852,17 +934,18 @@ fn cmd_report(a: ReportArgs) -> Result<()> {
     data_dir_override(&mut o, &a.data_dir);
     let settings = Settings::load(a.config.as_deref(), &o)?;
     init_logging(&settings);
-    let filter = Filter {
-        from_ms: a.from.as_deref().map(parse_utc).transpose()?,
-        to_ms: a.to.as_deref().map(parse_utc).transpose()?,
+    let input = report::FilterInput {
+        from: a.from,
+        to: a.to,
         state: a.state,
         city: a.city,
     };
+    let filter = Filter::parse(&input, report::Naming::Flag)?;
     let db = settings.warehouse_path();
     if !db.exists() {
         bail!("no warehouse at {}: run `musicaly run` or `musicaly pipeline` first, or pass --data-dir", db.display());
     }
-    let r = report::compute(&db, &filter)?;
+    let r = musicaly::web::history::report_checked(&db, &filter)?;
     match a.format {
         Format::Table => print!("{}", report::to_table(&r)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&r)?),

@@ -112,6 +112,13 @@ impl Metrics {
         }
     }
 
+    /// Consumer lag summed over partitions; `None` before any statistics (or
+    /// without Kafka).
+    pub fn consumer_lag_total(&self) -> Option<i64> {
+        let l = self.lag.lock().ok()?;
+        (!l.is_empty()).then(|| l.iter().map(|(_, n)| (*n).max(0)).sum())
+    }
+
     pub fn rows_written(&self, table: Table) -> u64 {
         self.rows_written[table.index()].load(Relaxed)
     }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::sinks::warehouse::{self, WarehouseError};
 
 /// Optional restrictions, all combined with AND.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     /// Inclusive, epoch ms.
     pub from_ms: Option<i64>,
@@ -23,6 +23,167 @@ pub struct Filter {
     pub to_ms: Option<i64>,
     pub state: Option<String>,
     pub city: Option<String>,
+}
+
+/// A filter as the user typed it (`report`'s flags or the API's query
+/// parameters), before [`Filter::parse`] checks it. One parser for both, so the
+/// CLI and the dashboard reject the same inputs with the same words.
+#[derive(Debug, Clone, Default)]
+pub struct FilterInput {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub state: Option<String>,
+    pub city: Option<String>,
+}
+
+/// How a filter's inputs are named in errors: `--from` on the command line,
+/// `from` in a query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    Flag,
+    Query,
+}
+
+impl Naming {
+    pub fn name(self, param: &str) -> String {
+        match self {
+            Naming::Flag => format!("--{param}"),
+            Naming::Query => param.to_string(),
+        }
+    }
+}
+
+/// A filter input that cannot mean anything: `param` is the flag or query
+/// parameter at fault, as the user spelled it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{param}: {message}")]
+pub struct FilterError {
+    pub param: String,
+    pub message: String,
+}
+
+/// The two-letter codes of the US states (and DC) of the warehouse's seed.
+pub fn us_state_codes() -> impl Iterator<Item = &'static str> {
+    warehouse::US_STATES_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(',').map(|(c, _)| c.trim()))
+}
+
+/// Two capital letters, or several joined by `-` (eventsim's own city list
+/// has metro areas across states).
+fn looks_like_state(s: &str) -> bool {
+    s.len() <= 20
+        && s.split('-')
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+impl Filter {
+    /// Checks and converts a filter's inputs: dates must be ISO dates or
+    /// date-times (UTC), `from` must be before `to`, a state must look like a
+    /// state code (`CA`, or eventsim's metro areas such as `NY-NJ-PA`) and a
+    /// city must not be empty. Whether the state is known and whether state or
+    /// city occur in the data is a question for the data ([`check_matches`]).
+    pub fn parse(input: &FilterInput, naming: Naming) -> Result<Filter, FilterError> {
+        let err = |param: &str, message: String| FilterError {
+            param: naming.name(param),
+            message,
+        };
+        let time = |param: &str, v: &Option<String>| -> Result<Option<i64>, FilterError> {
+            v.as_deref()
+                .map(|s| {
+                    crate::time::parse_utc(s).map_err(|_| {
+                        err(
+                            param,
+                            format!("{s:?} is not an ISO date or date-time in UTC (2026-11-01, 2026-11-01T06:00:00 or 2026-11-01T06:00:00Z)"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let from_ms = time("from", &input.from)?;
+        let to_ms = time("to", &input.to)?;
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
+            if f >= t {
+                return Err(err(
+                    "to",
+                    format!(
+                        "{} is not after {} {} (from is inclusive, to exclusive: yesterday is from=D-1 to=D)",
+                        crate::time::format_utc(t),
+                        naming.name("from"),
+                        crate::time::format_utc(f)
+                    ),
+                ));
+            }
+        }
+        let state = match input.state.as_deref().map(str::trim) {
+            None => None,
+            Some(s) if looks_like_state(s) => Some(s.to_string()),
+            Some(s) => {
+                return Err(err(
+                    "state",
+                    format!("unknown state {s:?}; use a two-letter US state code as in the data, such as CA or NY"),
+                ))
+            }
+        };
+        let city = match input.city.as_deref().map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(err(
+                    "city",
+                    "is empty; give a city name as in the data, such as Los Angeles".into(),
+                ))
+            }
+            Some(c) if c.len() > 200 => {
+                return Err(err("city", "is longer than 200 bytes; no city is".into()))
+            }
+            Some(c) => Some(c.to_string()),
+        };
+        Ok(Filter {
+            from_ms,
+            to_ms,
+            state,
+            city,
+        })
+    }
+}
+
+/// What the data says about a filter's state and city. A state that is
+/// neither a US state code nor in the data is unknown (an error everywhere);
+/// with `strict` (the CLI), a state or city without any listen in the
+/// warehouse is an error too, since `report` would print only zeros. The API
+/// is not strict: a real state with no listener yet is an empty answer.
+pub fn check_matches(
+    conn: &duckdb::Connection,
+    listens: &str,
+    filter: &Filter,
+    naming: Naming,
+    strict: bool,
+) -> Result<Result<(), FilterError>, duckdb::Error> {
+    for (param, value) in [("state", &filter.state), ("city", &filter.city)] {
+        let Some(v) = value else { continue };
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM (SELECT 1 FROM {listens} WHERE {param} = ? LIMIT 1)"),
+            [v],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            continue;
+        }
+        if param == "state" && !us_state_codes().any(|c| c == v) {
+            return Ok(Err(FilterError {
+                param: naming.name(param),
+                message: format!("unknown state {v:?}: not a US state code and not in the data; use a two-letter code such as CA or NY"),
+            }));
+        }
+        if strict {
+            return Ok(Err(FilterError {
+                param: naming.name(param),
+                message: format!("no listens from {param} {v:?} in the warehouse"),
+            }));
+        }
+    }
+    Ok(Ok(()))
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -70,7 +231,7 @@ pub struct Report {
 }
 
 /// Builds the WHERE clause and its parameters.
-fn where_clause(f: &Filter) -> (String, Vec<Value>) {
+pub fn where_clause(f: &Filter) -> (String, Vec<Value>) {
     let mut conds = vec!["TRUE".to_string()];
     let mut params = Vec::new();
     if let Some(t) = f.from_ms {
@@ -108,8 +269,18 @@ pub fn compute(db: &Path, filter: &Filter) -> Result<Report, WarehouseError> {
 
 /// Runs the queries on an open connection whose `listen_events` holds the events.
 pub fn compute_on(conn: &duckdb::Connection, filter: &Filter) -> Result<Report, duckdb::Error> {
+    compute_over(conn, "listen_events", filter)
+}
+
+/// [`compute_on`] over any relation with `listen_events`' columns (a table, or a
+/// parenthesised query such as the dashboard's warehouse-plus-live union).
+pub fn compute_over(
+    conn: &duckdb::Connection,
+    listens: &str,
+    filter: &Filter,
+) -> Result<Report, duckdb::Error> {
     let (w, params) = where_clause(filter);
-    let src = format!("(SELECT * FROM listen_events WHERE {w})");
+    let src = format!("(SELECT * FROM {listens} WHERE {w})");
     let p = || params_from_iter(params.iter());
 
     let (active_users, stream_hours): (i64, f64) = conn.query_row(

@@ -15,6 +15,7 @@
 pub mod aggregate;
 pub mod decode;
 pub mod kafka_queue;
+pub mod live_rows;
 pub mod partition;
 pub mod sessionize;
 pub mod source_kafka;

@@ -99,6 +99,8 @@ impl Default for DeadLetterRoute {
 pub struct Observers {
     pub sessionizer: Option<Addr<Sessionizer>>,
     pub aggregator: Option<Addr<Aggregator>>,
+    /// The dashboard's live rows (`pipeline`, `run --live`), when served.
+    pub live: Option<super::live_rows::LiveRows>,
 }
 
 impl Actor for PartitionActor {
@@ -304,6 +306,13 @@ async fn observe(
     page_views: Option<arrow::array::RecordBatch>,
     listens: Option<arrow::array::RecordBatch>,
 ) -> Result<(), String> {
+    if let Some(live) = &o.live {
+        for (t, rows) in [(Table::PageView, &page_views), (Table::Listen, &listens)] {
+            if let Some(rb) = rows {
+                live.add(t, rb)?;
+            }
+        }
+    }
     if let (Some(s), Some(rows)) = (&o.sessionizer, page_views) {
         s.send(Observe {
             source: source.clone(),

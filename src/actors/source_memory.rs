@@ -19,6 +19,9 @@ use crate::sim::{Emit, SimError, SimStats, Simulator, Stream};
 
 /// The simulator's output when it feeds the pipeline directly.
 pub struct MemoryFeed {
+    /// Set to stop the simulator (`run --live` at Ctrl-C): the next event
+    /// ends its run as if the output had closed.
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     partitions: u32,
     budget: Arc<MemoryBudget>,
     batch_max_bytes: usize,
@@ -70,6 +73,13 @@ impl MemoryFeed {
 
 impl Emit for MemoryFeed {
     fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError> {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(SimError::Closed);
+        }
         let i = self.slot_index(stream, key);
         let (batch_max, max_bytes) = (self.batch_max, self.batch_max_bytes);
         let budget = &self.budget;
@@ -89,6 +99,12 @@ impl Emit for MemoryFeed {
             Self::send(slot, &self.budget)?;
         }
         Ok(())
+    }
+
+    /// Paced runs (`run --live`) wait for the clock: what is batched goes to
+    /// the pipeline first, so the live numbers are not held back by batching.
+    fn flush(&mut self) -> Result<(), SimError> {
+        self.finish()
     }
 }
 
@@ -113,8 +129,20 @@ impl RunSummary {
 pub async fn run(
     settings: &Settings,
     topology: &Topology,
+    sim: Simulator,
+    topics: &[Table],
+) -> Result<RunSummary, SimError> {
+    run_until(settings, topology, sim, topics, None).await
+}
+
+/// [`run`], ending early (cleanly, as if the simulated time were over) once
+/// `stop` is set.
+pub async fn run_until(
+    settings: &Settings,
+    topology: &Topology,
     mut sim: Simulator,
     topics: &[Table],
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<RunSummary, SimError> {
     let parts = settings.pipeline.partitions;
     let mut slots = Vec::new();
@@ -137,6 +165,7 @@ pub async fn run(
         }
     }
     let feed = MemoryFeed {
+        stop,
         partitions: parts,
         batch_max_bytes: topology.spawner.budget.batch_max_bytes(),
         budget: topology.spawner.budget.clone(),
@@ -166,6 +195,10 @@ pub async fn run(
         .await
         .map_err(|e| SimError::Output(e.to_string()))?
         .map_err(|_| SimError::Output("the simulator thread panicked".into()))?;
-    summary.sim = sim_result?;
+    summary.sim = match sim_result {
+        // Stopped on request: what was simulated is complete.
+        Err(SimError::Closed) => SimStats::default(),
+        r => r?,
+    };
     Ok(summary)
 }

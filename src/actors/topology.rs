@@ -53,6 +53,16 @@ pub struct PartitionHandle {
 
 impl Topology {
     pub fn start(settings: &Settings, metrics: Arc<Metrics>) -> Result<Topology, SinkError> {
+        Topology::start_with_live(settings, metrics, None)
+    }
+
+    /// [`Topology::start`], also handing every decoded page view and listen to
+    /// `live` (the dashboard's provisional rows, see `live_rows.rs`).
+    pub fn start_with_live(
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+        live: Option<super::live_rows::LiveRows>,
+    ) -> Result<Topology, SinkError> {
         let write_delay = std::time::Duration::from_millis(settings.pipeline.write_delay_ms);
         let p = &settings.pipeline;
         let lake = LakeStore::open(&settings.lake_location())?;
@@ -108,6 +118,7 @@ impl Topology {
                 )?))
             },
         };
+        let live_rows = live;
         let live = Live::default();
         let mut observers = Observers::default();
         let st = &settings.stream;
@@ -164,8 +175,10 @@ impl Topology {
             observers = Observers {
                 sessionizer: Some(sessionizer),
                 aggregator: Some(aggregator),
+                live: None,
             };
         }
+        observers.live = live_rows;
         Ok(Topology {
             live,
             spawner: Spawner {

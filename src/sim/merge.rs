@@ -198,6 +198,9 @@ pub struct Pacer {
     last_report: Instant,
     since_report: u64,
     lag_ms: i64,
+    /// With a speed-up: (event time at the start, wall clock at the start,
+    /// event ms per wall ms); the simulated clock runs that much faster.
+    clock: Option<(i64, Instant, f64)>,
 }
 
 impl Pacer {
@@ -211,20 +214,46 @@ impl Pacer {
             last_report: now,
             since_report: 0,
             lag_ms: 0,
+            clock: None,
         }
+    }
+
+    /// A pacer whose clock starts at event time `start_ms` and runs `speedup`
+    /// times faster than the wall clock (`run --live --speedup N`); a speed-up
+    /// of 1 is [`Pacer::new`] (the wall clock itself).
+    pub fn with_speedup(catchup_rate: f64, start_ms: i64, speedup: f64) -> Pacer {
+        let mut p = Pacer::new(catchup_rate);
+        if speedup.is_finite() && speedup > 0.0 && speedup != 1.0 {
+            p.clock = Some((start_ms, Instant::now(), speedup));
+        }
+        p
+    }
+
+    /// The pacing clock's time, epoch ms.
+    fn now_ms(&self) -> i64 {
+        match self.clock {
+            None => crate::time::now_ms(),
+            Some((start, wall, x)) => start + (wall.elapsed().as_secs_f64() * 1000.0 * x) as i64,
+        }
+    }
+
+    /// Wall-clock time until the pacing clock reaches `t_ms`.
+    fn wait_for(&self, t_ms: i64) -> Duration {
+        let ahead = (t_ms - self.now_ms()).max(0) as f64;
+        let x = self.clock.map_or(1.0, |c| c.2);
+        Duration::from_secs_f64(ahead / x / 1000.0)
     }
 
     /// Whether writing event time `t_ms` needs a wait for the wall clock.
     pub fn must_wait(&self, t_ms: i64) -> bool {
-        t_ms > crate::time::now_ms()
+        t_ms > self.now_ms()
     }
 
     /// Blocks until event time `t_ms` may be written; returns the wall-clock
     /// lag in ms (positive: behind).
     pub fn pace(&mut self, t_ms: i64) -> i64 {
-        let now = crate::time::now_ms();
-        if t_ms > now {
-            std::thread::sleep(Duration::from_millis((t_ms - now) as u64));
+        if t_ms > self.now_ms() {
+            std::thread::sleep(self.wait_for(t_ms));
             self.tokens = 0.0;
             self.last_refill = Instant::now();
         } else {
@@ -242,7 +271,7 @@ impl Pacer {
             }
             self.tokens -= 1.0;
         }
-        self.lag_ms = crate::time::now_ms() - t_ms;
+        self.lag_ms = self.now_ms() - t_ms;
         self.since_report += 1;
         self.report(false);
         self.lag_ms

@@ -118,6 +118,9 @@ pub struct SimOptions {
     /// In continuous mode, the most events/s written while catching up with the
     /// wall clock (after a stall, or a start in the past).
     pub catchup_rate: f64,
+    /// In continuous mode, how many times faster than the wall clock the
+    /// simulated clock runs from `start_ms` (1: the wall clock itself).
+    pub speedup: f64,
 }
 
 impl SimOptions {
@@ -136,6 +139,7 @@ impl SimOptions {
             progress: false,
             threads: 1,
             catchup_rate: 10_000.0,
+            speedup: 1.0,
         }
     }
 }
@@ -232,7 +236,9 @@ impl Simulator {
     pub fn run(&mut self, out: &mut dyn Emit) -> Result<SimStats, SimError> {
         let ctx = &self.ctx;
         let o = &ctx.opts;
-        let pacer = o.continuous.then(|| Pacer::new(o.catchup_rate));
+        let pacer = o
+            .continuous
+            .then(|| Pacer::with_speedup(o.catchup_rate, o.start_ms, o.speedup));
         let progress = (o.progress && !o.continuous)
             .then(|| Progress::new(o.start_ms, o.end_ms))
             .flatten();

@@ -103,6 +103,15 @@ fn quote_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// Serialises this process's use of the warehouse file: the periodic load and
+/// the dashboard's queries each open their own DuckDB instance, and two
+/// instances of one file in one process are not safe together (DuckDB's file
+/// lock only keeps other processes out).
+pub fn lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Opens the warehouse, with its session time zone set to UTC so timestamps
 /// print and truncate the same everywhere.
 pub fn open(db: &Path) -> Result<duckdb::Connection, WarehouseError> {
@@ -267,12 +276,12 @@ pub fn lake_hours(lake: &LakeStore) -> Result<BTreeMap<i64, HourFiles>, Warehous
 /// Where DuckDB reads an hour's files: on local disk the lake's own files; for
 /// `gs://`/`s3://` a staging copy fetched through object_store (DuckDB's httpfs
 /// extension cannot be installed here, and object_store carries the credentials).
-struct Staged {
-    tables: BTreeMap<Table, Vec<String>>,
+pub struct Staged {
+    pub tables: BTreeMap<Table, Vec<String>>,
     _dir: Option<tempfile::TempDir>,
 }
 
-fn stage(lake: &LakeStore, files: &HourFiles) -> Result<Staged, WarehouseError> {
+pub fn stage(lake: &LakeStore, files: &HourFiles) -> Result<Staged, WarehouseError> {
     let local = !lake.location.contains("://");
     if local {
         let tables = files
@@ -342,7 +351,7 @@ fn source_rank(t: Table) -> i32 {
     }
 }
 
-fn create_schema_sql() -> String {
+pub fn create_schema_sql() -> String {
     let mut sql = String::new();
     for table in Table::ALL {
         let defs: Vec<String> = columns::schema(table)
@@ -581,6 +590,7 @@ pub fn load_hours(
     mode: Mode,
 ) -> Result<LoadReport, WarehouseError> {
     let all = lake_hours(lake)?;
+    let _guard = lock();
     let conn = open(db)?;
     let dberr = |source| WarehouseError::DuckDb {
         path: db.display().to_string(),
@@ -666,6 +676,7 @@ fn load_one_hour(
 pub fn load_all(lake: &LakeStore, db: &Path, mode: Mode) -> Result<LoadReport, WarehouseError> {
     let mut hours: BTreeSet<i64> = lake_hours(lake)?.into_keys().collect();
     if db.exists() {
+        let _guard = lock();
         let conn = open(db)?;
         // None: a warehouse from before incremental loads.
         let mut st = conn

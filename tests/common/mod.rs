@@ -2,6 +2,8 @@
 //! what the simulator produced, and reading the lake with DuckDB.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -299,7 +301,10 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
     for _ in 0..20 {
         let attempt = (|| -> std::io::Result<String> {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )?;
             let mut out = Vec::new();
             s.read_to_end(&mut out)?;
             Ok(String::from_utf8_lossy(&out).into_owned())
