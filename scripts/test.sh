@@ -89,4 +89,5 @@ fi
 scripts/tests/sim.sh # simulator output md5s, its unsafe code under debug assertions + ASan, import cycles
 scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units
 
+scripts/tests/browser.sh  # the dashboard in Debian's chromium (installs it); writes docs/dashboard*.png
 log "passed in $(( $(date +%s) - started ))s"
