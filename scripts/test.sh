@@ -75,5 +75,6 @@ log "build"
 cargo build --release --all-targets
 log "tests"
 cargo test --release "$@"
+log "load test, short form (musicaly vs the Spark peer vs a bare consumer)"; scripts/tests/load.sh
 
 log "passed in $(( $(date +%s) - started ))s"

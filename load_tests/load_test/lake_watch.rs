@@ -158,7 +158,7 @@ pub fn spawn(
 }
 
 /// Every complete `*.parquet` below `dir` (staging files and `_`/`.` entries skipped).
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -257,4 +257,30 @@ pub fn read_ts(path: &Path) -> Result<Vec<i64>, String> {
         }
     }
     Ok(out)
+}
+
+/// Nulls and rows of each of `cols` present in one Parquet file (the columns
+/// are decoded, not taken from statistics). Shows the Spark peer's schema
+/// defect (`sessionid`, `zip`) next to the figures.
+pub fn null_counts(path: &Path, cols: &[&str]) -> Result<serde_json::Value, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?;
+    let schema = b.parquet_schema();
+    let idx: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| cols.contains(&schema.column(i).name()))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, idx);
+    let reader = b.with_projection(mask).build().map_err(|e| e.to_string())?;
+    let mut out = serde_json::Map::new();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        rows += batch.num_rows();
+        for (k, field) in batch.schema().fields().iter().enumerate() {
+            let n = batch.column(k).null_count() as u64;
+            let e = out.entry(field.name().clone()).or_insert(serde_json::json!(0));
+            *e = serde_json::json!(e.as_u64().unwrap_or(0) + n);
+        }
+    }
+    Ok(serde_json::json!({"file": path.display().to_string(), "rows": rows, "nulls": out}))
 }

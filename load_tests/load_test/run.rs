@@ -353,6 +353,11 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
         json!({"unavailable": live::UNAVAILABLE})
     };
     let errors = watch.errors.lock().map(|e| e.clone()).unwrap_or_default();
+    // The peer's schema defect, measured on its own output.
+    let nulls = lake_watch::parquet_files(&sys.lake.join("listen_events"))
+        .first()
+        .map(|f| lake_watch::null_counts(f, &["sessionid", "zip", "sessionId", "userId"]))
+        .map(|r| r.unwrap_or_else(|e| json!({"error": e})));
     Ok(json!({
         "label": spec.label,
         "system": spec.kind.name(),
@@ -379,6 +384,7 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
         "stop_s": round3(stop_s),
         "lake": {"latency": summary(&lat.all), "series_s_p50_p99_max_ms": series(&lat, t0), "files": watch.files.load(Ordering::Relaxed), "read_errors": errors},
         "live": live_v,
+        "listen_events_nulls": nulls,
         "samples": {
             "t_s": samples.iter().map(|s| round3(s.t)).collect::<Vec<_>>(),
             "target_rate": samples.iter().map(|s| s.target_rate).collect::<Vec<_>>(),
