@@ -39,7 +39,9 @@ pub fn drain(brokers: &str, topics: &[String], total: u64, label: &str) -> Resul
     let (mut t10, mut t90) = (None, None);
     while n < total {
         if t0.elapsed() > Duration::from_secs(600) {
-            return Err(format!("bare consumer: {n} of {total} messages after 600 s"));
+            return Err(format!(
+                "bare consumer: {n} of {total} messages after 600 s"
+            ));
         }
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             n += 1;

@@ -98,7 +98,9 @@ fn find_ts(payload: &[u8]) -> Option<(usize, usize)> {
 impl Emit for Collect<'_> {
     fn emit(&mut self, stream: Stream, key: i64, payload: &[u8]) -> Result<(), SimError> {
         let Stream::Topic(t) = stream else {
-            return Err(SimError::Output("the load test uses the four-topic dialect".into()));
+            return Err(SimError::Output(
+                "the load test uses the four-topic dialect".into(),
+            ));
         };
         let Some((ts_at, ts_len)) = find_ts(payload) else {
             self.skipped += 1;

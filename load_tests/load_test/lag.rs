@@ -50,7 +50,11 @@ impl Lag {
             let md = client
                 .fetch_metadata(Some(t), T)
                 .map_err(|e| format!("metadata of {t}: {e}"))?;
-            let n = md.topics().first().map(|m| m.partitions().len()).unwrap_or(0);
+            let n = md
+                .topics()
+                .first()
+                .map(|m| m.partitions().len())
+                .unwrap_or(0);
             partitions.insert(t.clone(), n as i32);
         }
         Ok(Lag {

@@ -231,10 +231,7 @@ pub fn read_ts(path: &Path) -> Result<Vec<i64>, String> {
         .find(|&i| schema.column(i).name() == "ts")
         .ok_or("no ts column")?;
     let mask = ProjectionMask::leaves(schema, [idx]);
-    let reader = b
-        .with_projection(mask)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let reader = b.with_projection(mask).build().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
@@ -278,7 +275,9 @@ pub fn null_counts(path: &Path, cols: &[&str]) -> Result<serde_json::Value, Stri
         rows += batch.num_rows();
         for (k, field) in batch.schema().fields().iter().enumerate() {
             let n = batch.column(k).null_count() as u64;
-            let e = out.entry(field.name().clone()).or_insert(serde_json::json!(0));
+            let e = out
+                .entry(field.name().clone())
+                .or_insert(serde_json::json!(0));
             *e = serde_json::json!(e.as_u64().unwrap_or(0) + n);
         }
     }

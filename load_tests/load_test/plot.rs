@@ -28,7 +28,9 @@ impl Panel {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn polyline(out: &mut String, pts: &[(f64, f64)], color: &str, dash: bool) {
@@ -39,7 +41,11 @@ fn polyline(out: &mut String, pts: &[(f64, f64)], color: &str, dash: bool) {
     let _ = writeln!(
         out,
         r#"<polyline fill="none" stroke="{color}" stroke-width="1.5"{} points="{}"/>"#,
-        if dash { r#" stroke-dasharray="5,3""# } else { "" },
+        if dash {
+            r#" stroke-dasharray="5,3""#
+        } else {
+            ""
+        },
         d.join(" ")
     );
 }
@@ -95,8 +101,10 @@ fn nice(x: f64) -> f64 {
 fn fmt_count(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.1}M", v / 1e6)
-    } else if v >= 1e3 {
+    } else if v >= 1e4 {
         format!("{:.0}k", v / 1e3)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
     } else {
         format!("{v:.0}")
     }
@@ -110,8 +118,14 @@ fn arr(v: &Value) -> Vec<f64> {
 
 /// Latency panel: log10 of seconds between 0.1 s and the largest max.
 fn latency_panel(out: &mut String, p: &Panel, run: &Value) {
-    let lake = run["lake"]["series_s_p50_p99_max_ms"].as_array().cloned().unwrap_or_default();
-    let live = run["live"]["series_s_p50_p99_max_ms"].as_array().cloned().unwrap_or_default();
+    let lake = run["lake"]["series_s_p50_p99_max_ms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let live = run["live"]["series_s_p50_p99_max_ms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let row = |r: &Value, k: usize| r.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let top = lake
         .iter()
@@ -139,10 +153,16 @@ fn latency_panel(out: &mut String, p: &Panel, run: &Value) {
         e += 1.0;
     }
     for (k, color) in [(1usize, "#1f77b4"), (2, "#d62728"), (3, "#999999")] {
-        let pts: Vec<(f64, f64)> = lake.iter().map(|r| (p.px(row(r, 0)), py(row(r, k)))).collect();
+        let pts: Vec<(f64, f64)> = lake
+            .iter()
+            .map(|r| (p.px(row(r, 0)), py(row(r, k))))
+            .collect();
         polyline(out, &pts, color, k == 3);
     }
-    let pts: Vec<(f64, f64)> = live.iter().map(|r| (p.px(row(r, 0)), py(row(r, 2)))).collect();
+    let pts: Vec<(f64, f64)> = live
+        .iter()
+        .map(|r| (p.px(row(r, 0)), py(row(r, 2))))
+        .collect();
     polyline(out, &pts, "#2ca02c", false);
     let live_note = match run["live"]["unavailable"].as_str() {
         Some(s) => s.to_string(),
@@ -250,11 +270,33 @@ pub fn svg(title: &str, runs: &[&Value]) -> String {
             run["label"].as_str().unwrap_or(""),
             run["system"].as_str().unwrap_or("")
         );
-        let lp = Panel { x: PAD_L, y, w: pw, h: ROW - PAD_T - PAD_B - 25.0, xmax };
-        frame(&mut out, &lp, &format!("{name}: event → durable / live latency"), "intended send time (s)");
+        let lp = Panel {
+            x: PAD_L,
+            y,
+            w: pw,
+            h: ROW - PAD_T - PAD_B - 25.0,
+            xmax,
+        };
+        frame(
+            &mut out,
+            &lp,
+            &format!("{name}: event → durable / live latency"),
+            "intended send time (s)",
+        );
         latency_panel(&mut out, &lp, run);
-        let gp = Panel { x: PAD_L * 2.0 + PAD_R + pw, y, w: pw, h: lp.h, xmax };
-        frame(&mut out, &gp, &format!("{name}: consumer lag, rate steps"), "time (s)");
+        let gp = Panel {
+            x: PAD_L * 2.0 + PAD_R + pw,
+            y,
+            w: pw,
+            h: lp.h,
+            xmax,
+        };
+        frame(
+            &mut out,
+            &gp,
+            &format!("{name}: consumer lag, rate steps"),
+            "time (s)",
+        );
         lag_panel(&mut out, &gp, run);
     }
     out.push_str("</svg>\n");

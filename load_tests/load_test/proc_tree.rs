@@ -110,7 +110,9 @@ pub fn threads(roots: &[u32]) -> HashMap<u32, (String, f64, f64)> {
             // Threads have no children of their own: cutime/cstime are the
             // process's, so take utime + stime from schedstat's run time instead.
             let sched = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
-            let mut it = sched.split_whitespace().map(|x| x.parse::<f64>().unwrap_or(0.0));
+            let mut it = sched
+                .split_whitespace()
+                .map(|x| x.parse::<f64>().unwrap_or(0.0));
             let (run_ns, wait_ns) = (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0));
             let cpu = if run_ns > 0.0 {
                 run_ns / 1e9

@@ -25,8 +25,8 @@ use crate::events::Pool;
 use crate::lag::Lag;
 use crate::lake_watch::{self, histogram, Latencies, Protocol};
 use crate::live;
-use crate::producer::{self, Progress, Step};
 use crate::proc_tree::{self, round3};
+use crate::producer::{self, Progress, Step};
 use crate::systems::{self, Kind, Setup};
 use crate::util::{loadavg, now_ms, unique};
 
@@ -124,7 +124,10 @@ fn series(l: &Latencies, t0: i64) -> Vec<[f64; 4]> {
 /// Merged histogram of the send seconds in [from, to) (epoch ms).
 fn window(l: &Latencies, from: i64, to: i64) -> Histogram<u64> {
     let mut h = histogram();
-    for (_, x) in l.by_second.range(from.div_euclid(1000)..to.div_euclid(1000)) {
+    for (_, x) in l
+        .by_second
+        .range(from.div_euclid(1000)..to.div_euclid(1000))
+    {
         let _ = h.add(x);
     }
     h
@@ -147,7 +150,9 @@ fn warm_up(
     let t0 = Instant::now();
     while !until() {
         if t0.elapsed() > timeout {
-            return Err(format!("not warm after {timeout:?} (no durable row of every table)"));
+            return Err(format!(
+                "not warm after {timeout:?} (no durable row of every table)"
+            ));
         }
         for &i in &firsts {
             let e = &pool.events[i];
@@ -178,7 +183,10 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     let (live, live_h) = live::spawn(sys.ports.clone());
 
     let pb = ProgressBar::new_spinner();
-    pb.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or(ProgressStyle::default_spinner()));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or(ProgressStyle::default_spinner()),
+    );
     pb.enable_steady_tick(Duration::from_millis(200));
     pb.set_message(format!("{}: starting and warming up", spec.label));
     let warm = warm_up(
@@ -319,7 +327,13 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     while next_step < spec.steps.len() && !progress.stop.load(Ordering::Relaxed) {
         let st = spec.steps[next_step];
         let begin = step_ends[next_step] - st.secs;
-        steps_out.push(judge(&samples, begin, step_ends[next_step], st, setup.commit_secs));
+        steps_out.push(judge(
+            &samples,
+            begin,
+            step_ends[next_step],
+            st,
+            setup.commit_secs,
+        ));
         next_step += 1;
     }
     let durable = watch.durable();
@@ -328,8 +342,16 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     let mut begin = 0.0;
     for (k, v) in steps_out.iter_mut().enumerate() {
         let end = step_ends[k];
-        let h = window(&lat, t0 + (begin * 1000.0) as i64, t0 + (end * 1000.0) as i64);
-        let p99 = if h.is_empty() { u64::MAX } else { h.value_at_quantile(0.99) };
+        let h = window(
+            &lat,
+            t0 + (begin * 1000.0) as i64,
+            t0 + (end * 1000.0) as i64,
+        );
+        let p99 = if h.is_empty() {
+            u64::MAX
+        } else {
+            h.value_at_quantile(0.99)
+        };
         v["lake_p99_ms"] = pct(&h, 0.99);
         let ok = v["bounded"].as_bool().unwrap_or(false)
             && v["producer_kept_up"].as_bool().unwrap_or(false)
@@ -344,11 +366,11 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
     let cpu = cpu1 - cpu0;
     let wall = (end_ms - t0) as f64 / 1000.0;
-    let live_v = if live.available() {
+    let live_v = if sys.ports.is_empty() {
+        json!({"unavailable": "the system has no live view"})
+    } else if live.available() {
         let l = live.lat.lock().map_err(|_| "live poisoned")?;
         json!({"latency": summary(&l.all), "series_s_p50_p99_max_ms": series(&l, t0)})
-    } else if sys.ports.is_empty() {
-        json!({"unavailable": "the system has no live view"})
     } else {
         json!({"unavailable": live::UNAVAILABLE})
     };
@@ -400,7 +422,10 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
 
 /// Whether a step's lag stayed bounded and the producer kept its schedule.
 fn judge(samples: &[Sample], begin: f64, end: f64, st: Step, commit_secs: u64) -> Value {
-    let in_step: Vec<&Sample> = samples.iter().filter(|s| s.t >= begin && s.t <= end + 0.5).collect();
+    let in_step: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.t >= begin && s.t <= end + 0.5)
+        .collect();
     let third = (end - begin) / 3.0;
     let mean = |a: f64, b: f64| {
         let v: Vec<f64> = in_step

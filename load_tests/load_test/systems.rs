@@ -130,7 +130,11 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.children.iter_mut().any(|c| matches!(c.try_wait(), Ok(None))) {
+        if self
+            .children
+            .iter_mut()
+            .any(|c| matches!(c.try_wait(), Ok(None)))
+        {
             self.stop(Duration::from_secs(10));
         }
     }
@@ -237,7 +241,9 @@ fn wait_web(port: u16, child: &mut Child) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!("musicaly pipeline: no /health on port {port} after 60 s"))
+    Err(format!(
+        "musicaly pipeline: no /health on port {port} after 60 s"
+    ))
 }
 
 fn spawn_spark(
@@ -249,7 +255,12 @@ fn spawn_spark(
 ) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
     let jars: Vec<String> = std::fs::read_dir(s.spark_home.join("jars"))
-        .map_err(|e| format!("{}/jars: {e} (run load_tests/spark/install.sh)", s.spark_home.display()))?
+        .map_err(|e| {
+            format!(
+                "{}/jars: {e} (run load_tests/spark/install.sh)",
+                s.spark_home.display()
+            )
+        })?
         .flatten()
         .map(|e| e.path().display().to_string())
         .filter(|p| p.ends_with(".jar"))
