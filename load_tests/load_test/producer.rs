@@ -65,10 +65,10 @@ pub fn spawn(
     progress: Arc<Progress>,
 ) -> Result<JoinHandle<Result<(), String>>, String> {
     let producer = client(brokers)?;
-    Ok(std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("open-loop".into())
         .spawn(move || run(producer, &pool, &topics, &steps, start_ms, &progress))
-        .map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())
 }
 
 fn run(
