@@ -88,6 +88,7 @@ else
 fi
 scripts/tests/sim.sh # simulator output md5s, its unsafe code under debug assertions + ASan, import cycles
 scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units
+log "load test, short form (musicaly vs the Spark peer vs a bare consumer)"; scripts/tests/load.sh
 
 scripts/tests/browser.sh  # the dashboard in Debian's chromium (installs it); writes docs/dashboard*.png
 log "passed in $(( $(date +%s) - started ))s"
