@@ -8,6 +8,7 @@ pub mod actors;
 pub mod columns;
 pub mod config;
 pub mod event;
+pub mod kafka_security;
 pub mod memory;
 pub mod metrics;
 pub mod report;

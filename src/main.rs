@@ -140,6 +140,10 @@ struct SimulateArgs {
     /// catalogues; their encodings are repaired.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// musicaly TOML config file: with -k, its [kafka] security keys (TLS, SASL)
+    /// apply to the producer.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
     /// Write to Kafka at HOST:PORT[,HOST:PORT...], one message per event.
     #[arg(short = 'k', long = "kafkaBrokerList", value_name = "BROKERS")]
     kafka: Option<String>,
@@ -570,7 +574,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Result<()> {
-    let settings = Settings::load(None, &vec![])?;
+    let settings = Settings::load(a.settings.as_deref(), &vec![])?;
     init_logging(&settings);
     let model = load_model(a.config.as_deref())?;
     let cfg_start = model.cfg.start_date.clone().unwrap_or_default();
@@ -614,7 +618,10 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     };
     let mut out: Box<dyn sim::Emit> = match (&a.kafka, a.stdout, &a.output) {
         (Some(b), false, None) => Box::new(sim::output::KafkaOutput::new(
-            b,
+            &musicaly::config::KafkaSettings {
+                brokers: b.clone(),
+                ..settings.kafka.clone()
+            },
             !a.no_key,
             &a.single_topic,
             &a.topic_prefix,
