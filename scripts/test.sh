@@ -36,6 +36,7 @@ scripts/fetch-duckdb.sh
 log "Kafka"
 export MUSICALY_KAFKA_PORT="${MUSICALY_TEST_KAFKA_PORT:-19092}"
 export MUSICALY_KAFKA_PARTITIONS="${MUSICALY_KAFKA_PARTITIONS:-4}"
+export MUSICALY_KAFKA_SECURE=1  # SASL_SSL + SSL listeners too (tests/kafka_secure.rs)
 cleanup() {
   scripts/kafka.sh stop >/dev/null 2>&1 || true
   scripts/fake-gcs.sh stop >/dev/null 2>&1 || true
@@ -75,5 +76,6 @@ log "build"
 cargo build --release --all-targets
 log "tests"
 cargo test --release "$@"
+log "dependency policy, fuzzing"; scripts/tests/deny.sh; scripts/tests/fuzz.sh
 
 log "passed in $(( $(date +%s) - started ))s"
