@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 
 use crate::config::{ConfigError, KafkaSettings};
 
@@ -255,6 +255,9 @@ pub fn client_config(
     Ok(cfg)
 }
 
+const TLS_REFUSED: &str =
+    "TLS handshake failed (check kafka.ssl_ca_file, and the client certificate if the broker wants one)";
+
 /// Records the first refusal that retrying cannot cure.
 #[derive(Default)]
 struct Probe {
@@ -269,17 +272,27 @@ impl ClientContext for Probe {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let cause = match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::Authentication) => "authentication failed (check kafka.sasl_username, kafka.sasl_mechanism and the password)",
-            Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication failed (check kafka.sasl_username, kafka.sasl_mechanism and the password)",
-            Some(RDKafkaErrorCode::SSL) => "TLS handshake failed (check kafka.ssl_ca_file, and the client certificate if the broker wants one)",
+            Some(RDKafkaErrorCode::Authentication)
+            | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication failed (check kafka.sasl_username, kafka.sasl_mechanism and the password)",
+            Some(RDKafkaErrorCode::SSL) => TLS_REFUSED,
             Some(RDKafkaErrorCode::TopicAuthorizationFailed)
             | Some(RDKafkaErrorCode::ClusterAuthorizationFailed) => "not authorised",
+            // With TLS 1.3 a client certificate the broker wants but did not
+            // get is an alert after the handshake: a transport error.
+            _ if reason.contains("SSL") || reason.contains("certificate") => TLS_REFUSED,
             _ => return,
         };
         if let Ok(mut r) = self.refused.lock() {
             r.get_or_insert_with(|| (cause, reason.to_string()));
         }
     }
+}
+
+impl ProducerContext for Probe {
+    type DeliveryOpaque = ();
+
+    /// The probe sends nothing.
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
 }
 
 /// Connects once with `cfg`'s connection and security properties and asks for
