@@ -33,10 +33,12 @@ lines() { # lines FILE COUNT
   local file="$1" count="$2" n every
   n="$(wc -l <"$file")"
   every=$(( n / count > 0 ? n / count : 1 ))
-  awk -v e="$every" 'NR % e == 1 || e == 1' "$file" | head -n "$count" >"$tmp/lines"
+  # (Limits inside awk, not `| head`: head closing the pipe early would be a
+  # SIGPIPE failure under pipefail.)
+  awk -v e="$every" -v c="$count" '(NR % e == 1 || e == 1) && n++ < c' "$file" >"$tmp/lines"
   while IFS= read -r l; do printf '%s' "$l" | seed decode; done <"$tmp/lines"
-  paste -d '\n' "$tmp/lines" <(tail -n +2 "$tmp/lines") | paste -d '\v' - - |
-    head -n "$(( count / 2 ))" | while IFS= read -r p; do printf '%s' "${p//$'\v'/$'\n'}" | seed decode; done
+  awk -v c="$(( count / 2 ))" 'NR > 1 && NR <= c + 1 { printf "%s\n%s", prev, $0 > (FILENAME ".pair" NR) } { prev = $0 }' "$tmp/lines"
+  for p in "$tmp"/lines.pair*; do [[ -e $p ]] && seed decode <"$p" && rm -f "$p"; done
 }
 
 if [[ -d $fixtures/sparkify ]]; then

@@ -324,6 +324,8 @@ pub fn check_connection(
             .client()
             .fetch_metadata(None, Duration::from_millis(500))
             .is_ok();
+        // Errors reach `Probe::error` only through the client's event queue.
+        producer.poll(Duration::from_millis(50));
         if let Some((cause, detail)) = producer
             .context()
             .refused

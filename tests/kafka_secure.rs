@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// As tests/kafka_pipeline.rs: every table gets events (status changes too).
 const SIM: [&str; 8] = [
     "-n",
-    "40",
+    "120",
     "-s",
     "2026-11-02T00:00:00",
     "-e",
-    "2026-11-02T12:00:00",
+    "2026-11-03T12:00:00",
     "-r",
-    "9",
+    "5",
 ];
 
 /// A refused client must give up well within this (kafka_security::CHECK_TIMEOUT
@@ -147,6 +148,7 @@ fn pipeline_over_sasl_ssl_gets_every_event_into_the_lake() {
     let sim_dir = tmp.path().join("sim");
     run_ok(bin().arg("simulate").args(SIM).arg(&sim_dir));
     let produced = count_lines(&sim_dir);
+    assert!(produced.iter().all(|(_, n)| *n > 0), "{produced:?}");
     run_ok(bin().arg("simulate").args(SIM).args([
         "-k",
         &env["SASL_SSL_BOOTSTRAP"],

@@ -30,6 +30,10 @@ command -v rustup >/dev/null && rustup toolchain list | grep -q '^nightly' ||
 cargo_fuzz="$(scripts/cargo-tool.sh cargo-fuzz)"
 export PATH="$(dirname "$cargo_fuzz"):$PATH"
 
+# The library links libduckdb.so (scripts/fetch-duckdb.sh); the fuzz binaries have
+# no rpath to it (build.rs adds one to musicaly's own binaries only).
+export LD_LIBRARY_PATH="${DUCKDB_LIB_DIR:-$root/.duckdb}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
 started=$(date +%s)
 cargo +nightly fuzz build --target-dir "$target_dir" >&2 ||
   { log "cargo fuzz build failed"; exit 1; }
@@ -53,7 +57,7 @@ for t in "${targets[@]}"; do
     result=CRASH
     failed=1
     tail -n 60 "$out" >&2
-    artifact="$(grep -o 'fuzz/artifacts/[^ ]*' "$out" | tail -n 1 || true)"
+    artifact="$(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$out" | tail -n 1)"
     log "$t: crash input ${artifact:-(see above)}; reproduce: cargo +nightly fuzz run $t $artifact"
   fi
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -n 1)"
