@@ -690,11 +690,13 @@ impl<'a> Scanner<'a> {
             if d > 9 {
                 break;
             }
-            n = n * 10 + i64::from(d);
-            i += 1;
-            if i - start > 18 {
+            // A 19th digit could overflow i64 (found by the decode fuzz
+            // target): the generic path reads it.
+            if i - start == 18 {
                 return None;
             }
+            n = n * 10 + i64::from(d);
+            i += 1;
         }
         let len = i - start;
         if len == 0 || (len > 1 && b[start] == b'0') {
@@ -1221,6 +1223,33 @@ mod tests {
                 "not_json"
             );
         }
+    }
+
+    /// Found by the `decode` fuzz target: a 19-digit integer overflowed the
+    /// plain-integer fast path (a panic with overflow checks, a wrapped value
+    /// discarded without); and a latitude with 26 significant digits, where
+    /// serde_json without `float_roundtrip` rounded differently from the
+    /// correctly rounded value the scanner reads.
+    #[test]
+    fn long_numbers_agree_with_serde() {
+        use crate::event::{parse, parse_reference, DecodeLimits};
+        let limits = DecodeLimits::default();
+        for msg in [
+            &br#"{"ts":9793527154110583079,"gender":"F"}"#[..],
+            br#"{"ts":1793527154110583279000,"gender":"F"}"#,
+            br#"{"sessionId":1000000000000000000,"ts":100000000000000000}"#,
+            br#"{"lat":39.961233333373333333333333,"lon":-82.9988}"#,
+        ] {
+            let ours = parse(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            let serde = parse_reference(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            assert_eq!(ours, serde, "{}", String::from_utf8_lossy(msg));
+        }
+        let ev = parse(br#"{"lat":39.961233333373333333333333}"#, &limits).unwrap();
+        assert_eq!(ev.lat, Some("39.961233333373333333333333".parse().unwrap()));
     }
 
     #[test]
