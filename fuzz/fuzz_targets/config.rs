@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
             let shown = render_toml(&s);
             let again = Settings::from_toml(&shown)
                 .unwrap_or_else(|e| panic!("`musicaly config` output does not load: {e}\n{shown}"));
-            assert_eq!(render_toml(&again), shown, "config round trip changed the settings");
+            assert_eq!(
+                render_toml(&again),
+                shown,
+                "config round trip changed the settings"
+            );
         }
         Err(e) => {
             let _ = e.to_string();

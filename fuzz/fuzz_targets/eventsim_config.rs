@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     for st in &model.states {
         for r in draws {
             if let Some(next) = st.transition(r) {
-                assert!(next < model.states.len(), "transition to a state that does not exist");
+                assert!(
+                    next < model.states.len(),
+                    "transition to a state that does not exist"
+                );
             }
         }
     }
@@ -48,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = pick_cumulative(&ids.initial_level, u);
     }
     let _ = model.shows_details("Logged In");
-    for d in [&model.cfg.start_date, &model.cfg.end_date].into_iter().flatten() {
+    for d in [&model.cfg.start_date, &model.cfg.end_date]
+        .into_iter()
+        .flatten()
+    {
         let _ = musicaly::time::parse_utc(d);
     }
 });
