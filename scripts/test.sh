@@ -37,6 +37,7 @@ scripts/fetch-duckdb.sh
 log "Kafka"
 export MUSICALY_KAFKA_PORT="${MUSICALY_TEST_KAFKA_PORT:-19092}"
 export MUSICALY_KAFKA_PARTITIONS="${MUSICALY_KAFKA_PARTITIONS:-4}"
+export MUSICALY_KAFKA_SECURE=1  # SASL_SSL + SSL listeners too (tests/kafka_secure.rs)
 cleanup() {
   scripts/kafka.sh stop >/dev/null 2>&1 || true
   scripts/fake-gcs.sh stop >/dev/null 2>&1 || true
@@ -89,6 +90,11 @@ fi
 scripts/tests/sim.sh # simulator output md5s, its unsafe code under debug assertions + ASan, import cycles
 scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units
 log "load test, short form (musicaly vs the Spark peer vs a bare consumer)"; scripts/tests/load.sh
+log "dependency policy"; scripts/tests/deny.sh
+# The fuzz crate's cold nightly build with sanitizer coverage took 47 minutes on
+# these 2 cores: beyond CI's budget, so the time-boxed fuzzing runs with the long
+# soaks (MUSICALY_LONG=1); every crash it found is a regression test in the suite.
+if [ "${MUSICALY_LONG:-0}" = 1 ]; then scripts/tests/fuzz.sh; fi
 
 scripts/tests/browser.sh  # the dashboard in Debian's chromium (installs it); writes docs/dashboard*.png
 log "passed in $(( $(date +%s) - started ))s"

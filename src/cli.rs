@@ -115,6 +115,10 @@ pub struct SimulateArgs {
     /// catalogues; their encodings are repaired.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// musicaly TOML config file: with -k, its [kafka] security keys (TLS, SASL)
+    /// apply to the producer.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
     /// Write to Kafka at HOST:PORT[,HOST:PORT...], one message per event.
     #[arg(short = 'k', long = "kafkaBrokerList", value_name = "BROKERS")]
     pub kafka: Option<String>,

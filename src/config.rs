@@ -121,6 +121,14 @@ pub struct KafkaSettings {
     pub auto_offset_reset: String,
     pub idle_exit_secs: u64,
     pub revoke_timeout_secs: u64,
+    /// TLS and SASL of every Kafka client (see `kafka_security`).
+    pub security_protocol: String,
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    pub sasl_password_file: String,
+    pub ssl_ca_file: String,
+    pub ssl_certificate_file: String,
+    pub ssl_key_file: String,
     /// Extra librdkafka properties (SASL/SSL, fetch sizes...), passed through.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
@@ -195,6 +203,22 @@ impl Settings {
             b = b.set_override(*k, v.as_str())?;
         }
         let s: Settings = b.build()?.try_deserialize()?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The defaults overlaid with a config file's text, validated; without the
+    /// environment or flags, so the result depends on the text alone (the
+    /// config fuzz target's entry point).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
         s.validate()?;
         Ok(s)
     }
@@ -344,6 +368,7 @@ impl Settings {
                 "a non-empty list of topic names",
             ));
         }
+        crate::kafka_security::validate(&self.kafka)?;
         if !self.web.listen.is_empty() && self.web.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "web.listen",

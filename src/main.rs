@@ -217,7 +217,7 @@ fn counts(loaded: &warehouse::LoadReport) -> String {
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Result<()> {
-    let settings = Settings::load(None, &vec![])?;
+    let settings = Settings::load(a.settings.as_deref(), &vec![])?;
     init_logging(&settings);
     let model = load_model(a.config.as_deref())?;
     let opts = a.sim.resolve(
@@ -238,7 +238,10 @@ fn cmd_simulate(a: SimulateArgs) -> Result<()> {
     )?;
     let mut out: Box<dyn sim::Emit> = match (&a.kafka, a.stdout, &a.output) {
         (Some(b), false, None) => Box::new(sim::output::KafkaOutput::new(
-            b,
+            &musicaly::config::KafkaSettings {
+                brokers: b.clone(),
+                ..settings.kafka.clone()
+            },
             !a.no_key,
             &a.single_topic,
             &a.topic_prefix,

@@ -87,7 +87,7 @@ struct Collect<'a> {
 
 /// Where the digits of the top-level `"ts":` are.
 fn find_ts(payload: &[u8]) -> Option<(usize, usize)> {
-    let at = memchr::memmem::find(payload, b"\"ts\":")? + 5;
+    let at = payload.windows(5).position(|w| w == b"\"ts\":")? + 5;
     let n = payload[at..]
         .iter()
         .take_while(|c| c.is_ascii_digit())

@@ -30,7 +30,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
+use crate::kafka_security;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
@@ -51,6 +51,8 @@ use crate::messages::{RawBatch, SourceBatch, SourceId};
 pub enum SourceError {
     #[error("Kafka client for brokers {brokers}: {message}")]
     Client { brokers: String, message: String },
+    #[error(transparent)]
+    Security(#[from] crate::kafka_security::SecurityError),
 }
 
 type Key = (Arc<str>, i32);
@@ -324,9 +326,10 @@ fn consumer(settings: &Settings, spawner: &Spawner) -> Result<Arc<Kc>, SourceErr
         brokers: k.brokers.clone(),
         message: e.to_string(),
     };
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &k.brokers)
-        .set("group.id", &k.group_id)
+    // Security keys only: kafka.properties come last, below, and may override all.
+    kafka_security::check_connection(k, "consumer", kafka_security::CHECK_TIMEOUT)?;
+    let mut cfg = kafka_security::client_config(k, |_| false)?;
+    cfg.set("group.id", &k.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", &k.auto_offset_reset)

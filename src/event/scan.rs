@@ -482,8 +482,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A number's text, checked against JSON's grammar.
-    fn number(&mut self) -> Result<Val<'a>, DecodeError> {
+    /// A number's text, checked against JSON's grammar, and with `range`
+    /// against f64's range too.
+    fn number(&mut self, range: bool) -> Result<Val<'a>, DecodeError> {
         let start = self.i;
         let digits = |s: &mut Self| {
             let from = s.i;
@@ -527,9 +528,12 @@ impl<'a> Scanner<'a> {
             }
         }
         let text = &self.s[start..self.i];
-        // A number beyond f64's range is a syntax error in serde_json, whatever
-        // the field: only possible with an exponent or over 308 digits.
-        if (exponent || int_digits > 308) && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+        // A number beyond f64's range is a syntax error in serde_json when it
+        // reads the number (any field of ours, whatever its type), but not in a
+        // value it ignores (an unknown field's), which it only checks against
+        // the grammar: only possible with an exponent or over 308 digits.
+        if range && (exponent || int_digits > 308) && !text.parse::<f64>().is_ok_and(f64::is_finite)
+        {
             return Err(syntax("number out of range", start));
         }
         // serde_json reads `-0` as the float -0.0 (keeping the sign).
@@ -545,23 +549,24 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Val<'a>, DecodeError> {
+    /// A value; `range`: see [`Scanner::number`].
+    fn value(&mut self, depth: usize, range: bool) -> Result<Val<'a>, DecodeError> {
         self.ws();
         match self.peek() {
             Some(b'"') => {
                 self.i += 1;
                 Ok(Val::Str(self.string()?))
             }
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'0'..=b'9') => self.number(range),
             Some(b'n') => self.literal(b"null", Val::Null),
             Some(b't') => self.literal(b"true", Val::Bool(true)),
             Some(b'f') => self.literal(b"false", Val::Bool(false)),
             Some(b'[') => {
-                self.skip_composite(depth)?;
+                self.skip_composite(depth, range)?;
                 Ok(Val::Composite("an array"))
             }
             Some(b'{') => {
-                self.skip_composite(depth)?;
+                self.skip_composite(depth, range)?;
                 Ok(Val::Composite("an object"))
             }
             _ => Err(self.unexpected("value")),
@@ -571,7 +576,7 @@ impl<'a> Scanner<'a> {
     /// Checks and skips an array or object; `self.i` is on its bracket.
     #[cold]
     #[inline(never)]
-    fn skip_composite(&mut self, depth: usize) -> Result<(), DecodeError> {
+    fn skip_composite(&mut self, depth: usize, range: bool) -> Result<(), DecodeError> {
         if depth >= MAX_DEPTH {
             return Err(syntax("recursion limit exceeded", self.i));
         }
@@ -589,7 +594,7 @@ impl<'a> Scanner<'a> {
                 self.string()?;
                 self.expect(b':', "`:`")?;
             }
-            self.value(depth + 1)?;
+            self.value(depth + 1, range)?;
             self.ws();
             match self.peek() {
                 Some(b',') => {
@@ -685,11 +690,13 @@ impl<'a> Scanner<'a> {
             if d > 9 {
                 break;
             }
-            n = n * 10 + i64::from(d);
-            i += 1;
-            if i - start > 18 {
+            // A 19th digit could overflow i64 (found by the decode fuzz
+            // target): the generic path reads it.
+            if i - start == 18 {
                 return None;
             }
+            n = n * 10 + i64::from(d);
+            i += 1;
         }
         let len = i - start;
         if len == 0 || (len > 1 && b[start] == b'0') {
@@ -798,7 +805,7 @@ impl<'a> Scanner<'a> {
             Some(b'{') => self.i += 1,
             None => return Err(syntax("end of input, expected an object", self.i)),
             Some(_) => {
-                let v = self.value(0)?;
+                let v = self.value(0, true)?;
                 return Err(DecodeError::WrongType(format!(
                     "expected an event object, found {}",
                     v.kind()
@@ -851,12 +858,13 @@ impl<'a> Scanner<'a> {
                 match field {
                     Some(f) => {
                         if !self.typed_value(f, out) {
-                            let v = self.value(0)?;
+                            let v = self.value(0, true)?;
                             out.set(f, v)?;
                         }
                     }
+                    // Ignored, as serde ignores it (see `Scanner::number`).
                     None => {
-                        self.value(0)?;
+                        self.value(0, false)?;
                     }
                 }
                 self.ws();
@@ -1186,6 +1194,64 @@ mod tests {
         }
     }
 
+    /// Found by the `decode` fuzz target (fuzz/artifacts/decode/crash-0035953e…):
+    /// serde_json ignores an unknown field's number without reading it, so one
+    /// beyond f64's range is accepted there; in a field of ours, or nested
+    /// anywhere in one, it is `not_json`, as before.
+    #[test]
+    fn out_of_range_number_in_an_unknown_field_is_ignored_as_serde_does() {
+        use crate::event::{parse, parse_in, parse_reference, DecodeLimits};
+        let limits = DecodeLimits::default();
+        let fuzzed = br#"{"artis1":"Bl IA","method":"PUT","page":"NextSong","registration":1541022995796.0,"-essionId":1.5e3157,"song":"Beyond T 10.9; rv:31.0) Gecko\/20100101 Firefox\/31.0","userItrued":"44"}"#;
+        let nested = br#"{"page":"Home","x":[1,{"y":-2e400}],"z":1e999}"#;
+        for msg in [&fuzzed[..], &nested[..]] {
+            let reference = format!("{:?}", parse_reference(msg, &limits).unwrap());
+            assert_eq!(format!("{:?}", parse(msg, &limits).unwrap()), reference);
+            let mut scratch = Scratch::default();
+            let fast = parse_in(msg, &limits, &mut scratch).unwrap();
+            assert_eq!(format!("{fast:?}"), reference);
+        }
+        for msg in [
+            &br#"{"duration":1e999}"#[..],
+            br#"{"page":1e999}"#,
+            br#"1e999"#,
+        ] {
+            let e = parse(msg, &limits).unwrap_err();
+            assert_eq!(e.kind(), "not_json", "{e}");
+            assert_eq!(
+                parse_reference(msg, &limits).unwrap_err().kind(),
+                "not_json"
+            );
+        }
+    }
+
+    /// Found by the `decode` fuzz target: a 19-digit integer overflowed the
+    /// plain-integer fast path (a panic with overflow checks, a wrapped value
+    /// discarded without); and a latitude with 26 significant digits, where
+    /// serde_json without `float_roundtrip` rounded differently from the
+    /// correctly rounded value the scanner reads.
+    #[test]
+    fn long_numbers_agree_with_serde() {
+        use crate::event::{parse, parse_reference, DecodeLimits};
+        let limits = DecodeLimits::default();
+        for msg in [
+            &br#"{"ts":9793527154110583079,"gender":"F"}"#[..],
+            br#"{"ts":1793527154110583279000,"gender":"F"}"#,
+            br#"{"sessionId":1000000000000000000,"ts":100000000000000000}"#,
+            br#"{"lat":39.961233333373333333333333,"lon":-82.9988}"#,
+        ] {
+            let ours = parse(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            let serde = parse_reference(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            assert_eq!(ours, serde, "{}", String::from_utf8_lossy(msg));
+        }
+        let ev = parse(br#"{"lat":39.961233333373333333333333}"#, &limits).unwrap();
+        assert_eq!(ev.lat, Some("39.961233333373333333333333".parse().unwrap()));
+    }
+
     #[test]
     fn key_words_match_keys_in_place() {
         for f in ALL_FIELDS {
@@ -1269,7 +1335,7 @@ mod tests {
                 }
             }
             let mut generic = at(&t);
-            let g = generic.number();
+            let g = generic.number(true);
             let mut fast = at(&t);
             match (fast.plain_int(), &g) {
                 (Some(n), Ok(Val::Num(text, true))) => {

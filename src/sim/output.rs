@@ -6,7 +6,8 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
+use crate::config::KafkaSettings;
+use crate::kafka_security;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
@@ -127,22 +128,29 @@ pub struct KafkaOutput {
 }
 
 impl KafkaOutput {
+    /// A producer on `kafka.brokers` with the `[kafka]` security keys (not
+    /// `kafka.properties`: those are the pipeline's consumer's).
     pub fn new(
-        brokers: &str,
+        kafka: &KafkaSettings,
         keyed: bool,
         single_topic: &str,
         topic_prefix: &str,
     ) -> Result<KafkaOutput, SimError> {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("linger.ms", "20")
-            .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "500000")
-            .set("compression.type", "lz4")
-            .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "120000")
-            .create()
-            .map_err(|e| SimError::Output(format!("Kafka producer for {brokers}: {e}")))?;
+        let brokers = &kafka.brokers;
+        let security = |e: kafka_security::SecurityError| SimError::Output(e.to_string());
+        kafka_security::check_connection(kafka, "producer", kafka_security::CHECK_TIMEOUT)
+            .map_err(security)?;
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            kafka_security::client_config(kafka, |_| false)
+                .map_err(security)?
+                .set("linger.ms", "20")
+                .set("batch.num.messages", "10000")
+                .set("queue.buffering.max.messages", "500000")
+                .set("compression.type", "lz4")
+                .set("enable.idempotence", "true")
+                .set("message.timeout.ms", "120000")
+                .create()
+                .map_err(|e| SimError::Output(format!("Kafka producer for {brokers}: {e}")))?;
         Ok(KafkaOutput {
             producer,
             keyed,

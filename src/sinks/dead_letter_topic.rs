@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -29,9 +28,16 @@ pub struct DeadLetterTopic {
 impl DeadLetterTopic {
     /// A producer on `kafka.brokers` with `kafka.properties` (SASL/SSL...).
     pub fn new(kafka: &KafkaSettings, topic: &str) -> Result<DeadLetterTopic, SinkError> {
-        let mut cfg = ClientConfig::new();
-        cfg.set("bootstrap.servers", &kafka.brokers)
-            .set("enable.idempotence", "true")
+        let security = |e: crate::kafka_security::SecurityError| SinkError::Location {
+            location: format!("kafka://{}/{topic}", kafka.brokers),
+            message: format!("dead-letter producer: {e}"),
+        };
+        let role = "dead-letter producer";
+        crate::kafka_security::check_connection(kafka, role, crate::kafka_security::CHECK_TIMEOUT)
+            .map_err(security)?;
+        // Security keys only: kafka.properties come last, below.
+        let mut cfg = crate::kafka_security::client_config(kafka, |_| false).map_err(security)?;
+        cfg.set("enable.idempotence", "true")
             .set("message.timeout.ms", "60000");
         for (k, v) in &kafka.properties {
             // Consumer-only properties would make the producer refuse to start.
