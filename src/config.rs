@@ -368,7 +368,7 @@ impl Settings {
                 "a non-empty list of topic names",
             ));
         }
-        crate::kafka_security::validate(&self.kafka)?;
+        validate_kafka_security(&self.kafka)?;
         if !self.web.listen.is_empty() && self.web.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "web.listen",
@@ -448,6 +448,113 @@ impl Settings {
             max_ts_ms: crate::time::parse_utc(&self.decode.max_ts).unwrap_or(i64::MAX),
         }
     }
+}
+
+// ---- the [kafka] security keys (kafka_security.rs builds the clients) ----
+
+/// `kafka.security_protocol`'s values, and librdkafka's name of each.
+pub(crate) const PROTOCOLS: [(&str, &str); 4] = [
+    ("plaintext", "plaintext"),
+    ("ssl", "ssl"),
+    ("sasl_plaintext", "sasl_plaintext"),
+    ("sasl_ssl", "sasl_ssl"),
+];
+
+pub(crate) const MECHANISMS: [&str; 3] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"];
+
+/// librdkafka properties that `[kafka.properties]` may not set: secrets (they
+/// would sit in the config file and be printed by `musicaly config`), and the
+/// ones the `[kafka]` keys own (two places for one setting would disagree).
+pub(crate) fn forbidden_property(key: &str) -> Option<&'static str> {
+    let k = key.to_ascii_lowercase();
+    if k.contains("password") || k.contains("secret") || k == "ssl.key.pem" {
+        return Some("secrets are read from files or the environment only: use kafka.sasl_password_file (or MUSICALY_KAFKA_SASL_PASSWORD) and kafka.ssl_key_file");
+    }
+    match k.as_str() {
+        "security.protocol" => Some("set kafka.security_protocol instead"),
+        "sasl.mechanism" | "sasl.mechanisms" => Some("set kafka.sasl_mechanism instead"),
+        "sasl.username" => Some("set kafka.sasl_username instead"),
+        "ssl.ca.location" => Some("set kafka.ssl_ca_file instead"),
+        "ssl.certificate.location" => Some("set kafka.ssl_certificate_file instead"),
+        "ssl.key.location" => Some("set kafka.ssl_key_file instead"),
+        "bootstrap.servers" | "metadata.broker.list" => Some("set kafka.brokers instead"),
+        _ => None,
+    }
+}
+
+fn invalid_key(key: &'static str, value: &str, allowed: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: format!("\"{value}\""),
+        allowed,
+    }
+}
+
+/// Checks the security keys' values (files are checked when a client is made:
+/// `musicaly report` must not fail over a missing Kafka certificate).
+pub fn validate_kafka_security(k: &KafkaSettings) -> Result<(), ConfigError> {
+    if !PROTOCOLS.iter().any(|(p, _)| *p == k.security_protocol) {
+        return Err(invalid_key(
+            "kafka.security_protocol",
+            &k.security_protocol,
+            "plaintext, ssl, sasl_plaintext, sasl_ssl",
+        ));
+    }
+    if uses_sasl(k) {
+        if !MECHANISMS.contains(&k.sasl_mechanism.as_str()) {
+            return Err(invalid_key(
+                "kafka.sasl_mechanism",
+                &k.sasl_mechanism,
+                "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
+            ));
+        }
+        if k.sasl_username.trim().is_empty() {
+            return Err(invalid_key(
+                "kafka.sasl_username",
+                &k.sasl_username,
+                "a user name (kafka.security_protocol uses SASL)",
+            ));
+        }
+    }
+    if k.ssl_certificate_file.is_empty() != k.ssl_key_file.is_empty() {
+        return Err(invalid_key(
+            "kafka.ssl_key_file",
+            &k.ssl_key_file,
+            "set together with kafka.ssl_certificate_file (a client certificate needs its key), or both empty",
+        ));
+    }
+    if !uses_tls(k) {
+        for (key, v) in [
+            ("kafka.ssl_ca_file", &k.ssl_ca_file),
+            ("kafka.ssl_certificate_file", &k.ssl_certificate_file),
+        ] {
+            if !v.is_empty() {
+                return Err(invalid_key(
+                    key,
+                    v,
+                    "empty unless kafka.security_protocol is ssl or sasl_ssl",
+                ));
+            }
+        }
+    }
+    for key in k.properties.keys() {
+        if let Some(why) = forbidden_property(key) {
+            return Err(ConfigError::Invalid {
+                key: "kafka.properties",
+                value: format!("\"{key}\""),
+                allowed: why,
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn uses_sasl(k: &KafkaSettings) -> bool {
+    k.security_protocol.starts_with("sasl_")
+}
+
+pub(crate) fn uses_tls(k: &KafkaSettings) -> bool {
+    k.security_protocol.ends_with("ssl")
 }
 
 #[cfg(test)]

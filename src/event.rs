@@ -255,4 +255,51 @@ mod tests {
         s.tables(&song, &mut out);
         assert_eq!(out, vec![Table::PageView, Table::Listen]);
     }
+
+    #[test]
+    fn out_of_range_number_in_an_unknown_field_is_ignored_as_serde_does() {
+        let limits = DecodeLimits::default();
+        let fuzzed = br#"{"artis1":"Bl IA","method":"PUT","page":"NextSong","registration":1541022995796.0,"-essionId":1.5e3157,"song":"Beyond T 10.9; rv:31.0) Gecko\/20100101 Firefox\/31.0","userItrued":"44"}"#;
+        let nested = br#"{"page":"Home","x":[1,{"y":-2e400}],"z":1e999}"#;
+        for msg in [&fuzzed[..], &nested[..]] {
+            let reference = format!("{:?}", parse_reference(msg, &limits).unwrap());
+            assert_eq!(format!("{:?}", parse(msg, &limits).unwrap()), reference);
+            let mut scratch = Scratch::default();
+            let fast = parse_in(msg, &limits, &mut scratch).unwrap();
+            assert_eq!(format!("{fast:?}"), reference);
+        }
+        for msg in [
+            &br#"{"duration":1e999}"#[..],
+            br#"{"page":1e999}"#,
+            br#"1e999"#,
+        ] {
+            let e = parse(msg, &limits).unwrap_err();
+            assert_eq!(e.kind(), "not_json", "{e}");
+            assert_eq!(
+                parse_reference(msg, &limits).unwrap_err().kind(),
+                "not_json"
+            );
+        }
+    }
+
+    #[test]
+    fn long_numbers_agree_with_serde() {
+        let limits = DecodeLimits::default();
+        for msg in [
+            &br#"{"ts":9793527154110583079,"gender":"F"}"#[..],
+            br#"{"ts":1793527154110583279000,"gender":"F"}"#,
+            br#"{"sessionId":1000000000000000000,"ts":100000000000000000}"#,
+            br#"{"lat":39.961233333373333333333333,"lon":-82.9988}"#,
+        ] {
+            let ours = parse(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            let serde = parse_reference(msg, &limits)
+                .map(|e| format!("{e:?}"))
+                .map_err(|e| e.kind());
+            assert_eq!(ours, serde, "{}", String::from_utf8_lossy(msg));
+        }
+        let ev = parse(br#"{"lat":39.961233333373333333333333}"#, &limits).unwrap();
+        assert_eq!(ev.lat, Some("39.961233333373333333333333".parse().unwrap()));
+    }
 }

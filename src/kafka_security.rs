@@ -24,7 +24,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 
-use crate::config::{ConfigError, KafkaSettings};
+use crate::config::{uses_sasl, uses_tls, KafkaSettings, PROTOCOLS};
 
 /// The environment variable read for the SASL password when
 /// `kafka.sasl_password_file` is empty.
@@ -34,111 +34,6 @@ pub const PASSWORD_ENV: &str = "MUSICALY_KAFKA_SASL_PASSWORD";
 /// broker that does not answer at all within it is not an error here: the
 /// client then retries like any other (the broker may be restarting).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `kafka.security_protocol`'s values, and librdkafka's name of each.
-const PROTOCOLS: [(&str, &str); 4] = [
-    ("plaintext", "plaintext"),
-    ("ssl", "ssl"),
-    ("sasl_plaintext", "sasl_plaintext"),
-    ("sasl_ssl", "sasl_ssl"),
-];
-
-const MECHANISMS: [&str; 3] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"];
-
-/// librdkafka properties that `[kafka.properties]` may not set: secrets (they
-/// would sit in the config file and be printed by `musicaly config`), and the
-/// ones the `[kafka]` keys own (two places for one setting would disagree).
-fn forbidden_property(key: &str) -> Option<&'static str> {
-    let k = key.to_ascii_lowercase();
-    if k.contains("password") || k.contains("secret") || k == "ssl.key.pem" {
-        return Some("secrets are read from files or the environment only: use kafka.sasl_password_file (or MUSICALY_KAFKA_SASL_PASSWORD) and kafka.ssl_key_file");
-    }
-    match k.as_str() {
-        "security.protocol" => Some("set kafka.security_protocol instead"),
-        "sasl.mechanism" | "sasl.mechanisms" => Some("set kafka.sasl_mechanism instead"),
-        "sasl.username" => Some("set kafka.sasl_username instead"),
-        "ssl.ca.location" => Some("set kafka.ssl_ca_file instead"),
-        "ssl.certificate.location" => Some("set kafka.ssl_certificate_file instead"),
-        "ssl.key.location" => Some("set kafka.ssl_key_file instead"),
-        "bootstrap.servers" | "metadata.broker.list" => Some("set kafka.brokers instead"),
-        _ => None,
-    }
-}
-
-fn invalid(key: &'static str, value: &str, allowed: &'static str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        value: format!("\"{value}\""),
-        allowed,
-    }
-}
-
-/// Checks the security keys' values (files are checked when a client is made:
-/// `musicaly report` must not fail over a missing Kafka certificate).
-pub fn validate(k: &KafkaSettings) -> Result<(), ConfigError> {
-    if !PROTOCOLS.iter().any(|(p, _)| *p == k.security_protocol) {
-        return Err(invalid(
-            "kafka.security_protocol",
-            &k.security_protocol,
-            "plaintext, ssl, sasl_plaintext, sasl_ssl",
-        ));
-    }
-    if uses_sasl(k) {
-        if !MECHANISMS.contains(&k.sasl_mechanism.as_str()) {
-            return Err(invalid(
-                "kafka.sasl_mechanism",
-                &k.sasl_mechanism,
-                "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
-            ));
-        }
-        if k.sasl_username.trim().is_empty() {
-            return Err(invalid(
-                "kafka.sasl_username",
-                &k.sasl_username,
-                "a user name (kafka.security_protocol uses SASL)",
-            ));
-        }
-    }
-    if k.ssl_certificate_file.is_empty() != k.ssl_key_file.is_empty() {
-        return Err(invalid(
-            "kafka.ssl_key_file",
-            &k.ssl_key_file,
-            "set together with kafka.ssl_certificate_file (a client certificate needs its key), or both empty",
-        ));
-    }
-    if !uses_tls(k) {
-        for (key, v) in [
-            ("kafka.ssl_ca_file", &k.ssl_ca_file),
-            ("kafka.ssl_certificate_file", &k.ssl_certificate_file),
-        ] {
-            if !v.is_empty() {
-                return Err(invalid(
-                    key,
-                    v,
-                    "empty unless kafka.security_protocol is ssl or sasl_ssl",
-                ));
-            }
-        }
-    }
-    for key in k.properties.keys() {
-        if let Some(why) = forbidden_property(key) {
-            return Err(ConfigError::Invalid {
-                key: "kafka.properties",
-                value: format!("\"{key}\""),
-                allowed: why,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn uses_sasl(k: &KafkaSettings) -> bool {
-    k.security_protocol.starts_with("sasl_")
-}
-
-fn uses_tls(k: &KafkaSettings) -> bool {
-    k.security_protocol.ends_with("ssl")
-}
 
 /// Why a client could not be made or was refused. Never holds a secret.
 #[derive(Debug, thiserror::Error)]
@@ -363,7 +258,7 @@ mod tests {
     fn defaults_are_plaintext_and_valid() {
         let k = kafka();
         assert_eq!(k.security_protocol, "plaintext");
-        validate(&k).unwrap();
+        crate::config::validate_kafka_security(&k).unwrap();
         let cfg = client_config(&k, |_| true).unwrap();
         assert_eq!(cfg.get("security.protocol"), Some("plaintext"));
         assert_eq!(cfg.get("sasl.password"), None);
@@ -373,22 +268,30 @@ mod tests {
     fn bad_values_name_the_key() {
         let mut k = kafka();
         k.security_protocol = "tls".into();
-        let e = validate(&k).unwrap_err().to_string();
+        let e = crate::config::validate_kafka_security(&k)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("kafka.security_protocol") && e.contains("sasl_ssl"),
             "{e}"
         );
         k.security_protocol = "sasl_ssl".into();
         k.sasl_mechanism = "GSSAPI".into();
-        let e = validate(&k).unwrap_err().to_string();
+        let e = crate::config::validate_kafka_security(&k)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kafka.sasl_mechanism"), "{e}");
         k.sasl_mechanism = "SCRAM-SHA-512".into();
         k.sasl_username = String::new();
-        let e = validate(&k).unwrap_err().to_string();
+        let e = crate::config::validate_kafka_security(&k)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kafka.sasl_username"), "{e}");
         k.sasl_username = "u".into();
         k.ssl_certificate_file = "c.pem".into();
-        let e = validate(&k).unwrap_err().to_string();
+        let e = crate::config::validate_kafka_security(&k)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kafka.ssl_key_file"), "{e}");
     }
 
@@ -402,14 +305,18 @@ mod tests {
         ] {
             let mut k = kafka();
             k.properties.insert(key.into(), "hunter2".into());
-            let e = validate(&k).unwrap_err().to_string();
+            let e = crate::config::validate_kafka_security(&k)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(key) && e.contains("sasl_password_file"), "{e}");
             assert!(!e.contains("hunter2"), "the value must not be echoed: {e}");
         }
         let mut k = kafka();
         k.properties
             .insert("security.protocol".into(), "SASL_SSL".into());
-        let e = validate(&k).unwrap_err().to_string();
+        let e = crate::config::validate_kafka_security(&k)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("kafka.security_protocol"), "{e}");
     }
 

@@ -20,7 +20,7 @@ fn cpu_self() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-pub fn drain(brokers: &str, topics: &[String], total: u64, label: &str) -> Result<Value, String> {
+pub fn drain(brokers: &str, topics: &[String], total: u64, label: &str) -> anyhow::Result<Value> {
     let load0 = loadavg();
     let cpu0 = cpu_self();
     let t0 = Instant::now();
@@ -32,14 +32,15 @@ pub fn drain(brokers: &str, topics: &[String], total: u64, label: &str) -> Resul
         .set("queued.max.messages.kbytes", "32768")
         .set("enable.partition.eof", "false")
         .create()
-        .map_err(|e| format!("bare consumer: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("bare consumer: {e}"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    c.subscribe(&names).map_err(|e| format!("subscribe: {e}"))?;
+    c.subscribe(&names)
+        .map_err(|e| anyhow::anyhow!("subscribe: {e}"))?;
     let (mut n, mut bytes) = (0u64, 0u64);
     let (mut t10, mut t90) = (None, None);
     while n < total {
         if t0.elapsed() > Duration::from_secs(600) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "bare consumer: {n} of {total} messages after 600 s"
             ));
         }

@@ -30,15 +30,16 @@ pub struct Pool {
 
 impl Pool {
     /// Simulates `users` users from a fixed start until `size` events are kept.
-    pub fn generate(users: u64, size: usize, seed: u64) -> Result<Pool, String> {
-        let model = Model::compile(EventsimConfig::builtin()).map_err(|e| e.to_string())?;
-        let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
+    pub fn generate(users: u64, size: usize, seed: u64) -> anyhow::Result<Pool> {
+        let model =
+            Model::compile(EventsimConfig::builtin()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let catalog = Catalog::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
         // A fixed range far longer than needed: the run stops at `size` events.
         let start = 1_764_547_200_000; // 2025-12-01T00:00Z
         let mut opts = SimOptions::new(start, start + 365 * 86_400_000);
         opts.nusers = users.max(1);
         opts.seed = seed;
-        let mut sim = Simulator::new(model, catalog, opts).map_err(|e| e.to_string())?;
+        let mut sim = Simulator::new(model, catalog, opts).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut pool = Pool {
             bytes: Vec::with_capacity(size * 400),
             events: Vec::with_capacity(size),
@@ -51,10 +52,10 @@ impl Pool {
         };
         match sim.run(&mut sink) {
             Ok(_) | Err(SimError::Closed) => {}
-            Err(e) => return Err(format!("simulator: {e}")),
+            Err(e) => return Err(anyhow::anyhow!("simulator: {e}")),
         }
         if pool.events.is_empty() {
-            return Err("the simulator produced no events".into());
+            return Err(anyhow::anyhow!("the simulator produced no events"));
         }
         Ok(pool)
     }

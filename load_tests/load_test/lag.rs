@@ -31,14 +31,14 @@ pub struct Lag {
 const T: Duration = Duration::from_secs(5);
 
 impl Lag {
-    pub fn new(brokers: &str, topics: &[String], committed: Committed) -> Result<Lag, String> {
-        let mk = |group: &str| -> Result<BaseConsumer, String> {
+    pub fn new(brokers: &str, topics: &[String], committed: Committed) -> anyhow::Result<Lag> {
+        let mk = |group: &str| -> anyhow::Result<BaseConsumer> {
             ClientConfig::new()
                 .set("bootstrap.servers", brokers)
                 .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .create()
-                .map_err(|e| format!("lag client: {e}"))
+                .map_err(|e| anyhow::anyhow!("lag client: {e}"))
         };
         let client = mk(&crate::util::unique("lag"))?;
         let group_client = match &committed {
@@ -49,7 +49,7 @@ impl Lag {
         for t in topics {
             let md = client
                 .fetch_metadata(Some(t), T)
-                .map_err(|e| format!("metadata of {t}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("metadata of {t}: {e}"))?;
             let n = md
                 .topics()
                 .first()
@@ -67,14 +67,14 @@ impl Lag {
     }
 
     /// Sum of high watermarks over the topics.
-    pub fn high(&self) -> Result<i64, String> {
+    pub fn high(&self) -> anyhow::Result<i64> {
         let mut sum = 0;
         for t in &self.topics {
             for p in 0..self.partitions[t] {
                 let (_, hi) = self
                     .client
                     .fetch_watermarks(t, p, T)
-                    .map_err(|e| format!("watermarks of {t}[{p}]: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("watermarks of {t}[{p}]: {e}"))?;
                 sum += hi;
             }
         }
@@ -82,7 +82,7 @@ impl Lag {
     }
 
     /// Sum of committed offsets (0 for a partition with none yet).
-    pub fn committed(&self) -> Result<i64, String> {
+    pub fn committed(&self) -> anyhow::Result<i64> {
         match (&self.committed, &self.group_client) {
             (Committed::Group(_), Some(c)) => {
                 let mut tpl = TopicPartitionList::new();
@@ -93,7 +93,7 @@ impl Lag {
                 }
                 let got = c
                     .committed_offsets(tpl, T)
-                    .map_err(|e| format!("committed offsets: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("committed offsets: {e}"))?;
                 Ok(got
                     .elements()
                     .iter()
@@ -108,12 +108,12 @@ impl Lag {
                 .iter()
                 .map(|t| spark_committed(&root.join(t.rsplit('.').next().unwrap_or(t)), t))
                 .sum()),
-            _ => Err("no group client".into()),
+            _ => Err(anyhow::anyhow!("no group client")),
         }
     }
 
     /// High watermark minus committed, summed over the partitions.
-    pub fn lag(&self) -> Result<i64, String> {
+    pub fn lag(&self) -> anyhow::Result<i64> {
         Ok((self.high()? - self.committed()?).max(0))
     }
 }

@@ -223,18 +223,21 @@ fn spark_committed(dir: &Path, logs_seen: &mut HashSet<PathBuf>) -> Vec<PathBuf>
 
 /// The `ts` column of a Parquet file as epoch ms, whatever its physical type
 /// (musicaly: timestamp ms; Spark: INT96, read as timestamp ns).
-pub fn read_ts(path: &Path) -> Result<Vec<i64>, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?;
+pub fn read_ts(path: &Path) -> anyhow::Result<Vec<i64>> {
+    let f = File::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| anyhow::anyhow!("{e}"))?;
     let schema = b.parquet_schema();
     let idx = (0..schema.num_columns())
         .find(|&i| schema.column(i).name() == "ts")
-        .ok_or("no ts column")?;
+        .ok_or_else(|| anyhow::anyhow!("no ts column"))?;
     let mask = ProjectionMask::leaves(schema, [idx]);
-    let reader = b.with_projection(mask).build().map_err(|e| e.to_string())?;
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch.map_err(|e| anyhow::anyhow!("{e}"))?;
         let col = batch.column(0);
         let any = col.as_any();
         let push = |out: &mut Vec<i64>, v: Option<i64>| out.extend(v);
@@ -250,7 +253,7 @@ pub fn read_ts(path: &Path) -> Result<Vec<i64>, String> {
         } else if let Some(a) = any.downcast_ref::<Int64Array>() {
             (0..n).for_each(|i| push(&mut out, a.is_valid(i).then(|| a.value(i))));
         } else {
-            return Err(format!("ts has type {}", col.data_type()));
+            return Err(anyhow::anyhow!("ts has type {}", col.data_type()));
         }
     }
     Ok(out)
@@ -259,19 +262,22 @@ pub fn read_ts(path: &Path) -> Result<Vec<i64>, String> {
 /// Nulls and rows of each of `cols` present in one Parquet file (the columns
 /// are decoded, not taken from statistics). Shows the Spark peer's schema
 /// defect (`sessionid`, `zip`) next to the figures.
-pub fn null_counts(path: &Path, cols: &[&str]) -> Result<serde_json::Value, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?;
+pub fn null_counts(path: &Path, cols: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let f = File::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| anyhow::anyhow!("{e}"))?;
     let schema = b.parquet_schema();
     let idx: Vec<usize> = (0..schema.num_columns())
         .filter(|&i| cols.contains(&schema.column(i).name()))
         .collect();
     let mask = ProjectionMask::leaves(schema, idx);
-    let reader = b.with_projection(mask).build().map_err(|e| e.to_string())?;
+    let reader = b
+        .with_projection(mask)
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = serde_json::Map::new();
     let mut rows = 0;
     for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch.map_err(|e| anyhow::anyhow!("{e}"))?;
         rows += batch.num_rows();
         for (k, field) in batch.schema().fields().iter().enumerate() {
             let n = batch.column(k).null_count() as u64;

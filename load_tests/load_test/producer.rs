@@ -41,7 +41,7 @@ pub struct Progress {
     pub last_ts: AtomicI64,
 }
 
-pub fn client(brokers: &str) -> Result<ThreadedProducer<DefaultProducerContext>, String> {
+pub fn client(brokers: &str) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
@@ -51,7 +51,7 @@ pub fn client(brokers: &str) -> Result<ThreadedProducer<DefaultProducerContext>,
         .set("compression.type", "none")
         .set("acks", "1")
         .create()
-        .map_err(|e| format!("producer: {e}"))
+        .map_err(|e| anyhow::anyhow!("producer: {e}"))
 }
 
 /// Produces `pool` (cycled) into `topics` (one per table) on `steps` from
@@ -63,12 +63,12 @@ pub fn spawn(
     steps: Vec<Step>,
     start_ms: i64,
     progress: Arc<Progress>,
-) -> Result<JoinHandle<Result<(), String>>, String> {
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     let producer = client(brokers)?;
     std::thread::Builder::new()
         .name("open-loop".into())
         .spawn(move || run(producer, &pool, &topics, &steps, start_ms, &progress))
-        .map_err(|e| e.to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn run(
@@ -78,7 +78,7 @@ fn run(
     steps: &[Step],
     start_ms: i64,
     p: &Progress,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut next_event = 0usize;
     let mut step_start = start_ms as f64;
@@ -126,12 +126,12 @@ fn run(
     p.behind.store(0, Ordering::Relaxed);
     producer
         .flush(Duration::from_secs(60))
-        .map_err(|e| format!("producer flush: {e}"))
+        .map_err(|e| anyhow::anyhow!("producer flush: {e}"))
 }
 
 /// Produces `n` events of the pool as fast as the broker takes them (the backlog
 /// the bare consumer drains), stamped with the current time.
-pub fn fill(brokers: &str, pool: &Pool, topics: &[String; 4], n: usize) -> Result<(), String> {
+pub fn fill(brokers: &str, pool: &Pool, topics: &[String; 4], n: usize) -> anyhow::Result<()> {
     let producer = client(brokers)?;
     let mut buf = Vec::with_capacity(1024);
     for k in 0..n {
@@ -141,7 +141,7 @@ pub fn fill(brokers: &str, pool: &Pool, topics: &[String; 4], n: usize) -> Resul
     }
     producer
         .flush(Duration::from_secs(120))
-        .map_err(|e| format!("producer flush: {e}"))
+        .map_err(|e| anyhow::anyhow!("producer flush: {e}"))
 }
 
 /// Hands one message to librdkafka, waiting while its queue is full.
@@ -150,7 +150,7 @@ pub fn send(
     topic: &str,
     key: i64,
     payload: &[u8],
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let mut kb = itoa::Buffer::new();
     let key = kb.format(key);
     let mut rec = BaseRecord::to(topic).payload(payload).key(key);
@@ -161,7 +161,7 @@ pub fn send(
                 rec = r;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err((e, _)) => return Err(format!("produce: {e}")),
+            Err((e, _)) => return Err(anyhow::anyhow!("produce: {e}")),
         }
     }
 }

@@ -66,11 +66,11 @@ struct Sample {
     cpu_s: f64,
 }
 
-pub fn create_topics(brokers: &str, topics: &[String], partitions: i32) -> Result<(), String> {
+pub fn create_topics(brokers: &str, topics: &[String], partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
-        .map_err(|e| format!("admin client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("admin client: {e}"))?;
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
@@ -78,12 +78,12 @@ pub fn create_topics(brokers: &str, topics: &[String], partitions: i32) -> Resul
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for r in rt
         .block_on(admin.create_topics(&new, &AdminOptions::new()))
-        .map_err(|e| format!("create topics: {e}"))?
+        .map_err(|e| anyhow::anyhow!("create topics: {e}"))?
     {
-        r.map_err(|(t, e)| format!("create topic {t}: {e}"))?;
+        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
     }
     Ok(())
 }
@@ -141,7 +141,7 @@ fn warm_up(
     topics: &[String; 4],
     until: impl Fn() -> bool,
     timeout: Duration,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let p = producer::client(brokers)?;
     let firsts: Vec<usize> = (0..4)
         .filter_map(|t| pool.events.iter().position(|e| e.table == t))
@@ -150,7 +150,7 @@ fn warm_up(
     let t0 = Instant::now();
     while !until() {
         if t0.elapsed() > timeout {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "not warm after {timeout:?} (no durable row of every table)"
             ));
         }
@@ -166,7 +166,7 @@ fn warm_up(
     Ok(())
 }
 
-pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<Value, String> {
+pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> anyhow::Result<Value> {
     let prefix = unique("lt");
     let topics: [String; 4] = TABLES.map(|t| format!("{prefix}.{t}"));
     create_topics(&setup.brokers, &topics, spec.partitions)?;
@@ -200,7 +200,7 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
         pb.finish_and_clear();
         watch.stop();
         live.stop();
-        return Err(format!("{}: {e}", spec.label));
+        return Err(anyhow::anyhow!("{}: {e}", spec.label));
     }
     let startup_s = started.elapsed().as_secs_f64();
     let lag = Lag::new(&setup.brokers, &topics, sys.committed())?;
@@ -317,11 +317,11 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     pb.finish_and_clear();
     let produced = match producer_h.join() {
         Ok(Ok(())) => progress.sent.load(Ordering::Relaxed),
-        Ok(Err(e)) => return Err(format!("{}: producer: {e}", spec.label)),
-        Err(_) => return Err(format!("{}: producer thread panicked", spec.label)),
+        Ok(Err(e)) => return Err(anyhow::anyhow!("{}: producer: {e}", spec.label)),
+        Err(_) => return Err(anyhow::anyhow!("{}: producer thread panicked", spec.label)),
     };
     if let Some(f) = failure {
-        return Err(format!("{}: {f}", spec.label));
+        return Err(anyhow::anyhow!("{}: {f}", spec.label));
     }
     // Steps not judged (the run ended in a drain): judge the ones produced.
     while next_step < spec.steps.len() && !progress.stop.load(Ordering::Relaxed) {
@@ -337,7 +337,10 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
         next_step += 1;
     }
     let durable = watch.durable();
-    let lat = watch.lat.lock().map_err(|_| "watcher poisoned")?;
+    let lat = watch
+        .lat
+        .lock()
+        .map_err(|_| anyhow::anyhow!("watcher poisoned"))?;
     // p99 of each judged step, on the events sent in it.
     let mut begin = 0.0;
     for (k, v) in steps_out.iter_mut().enumerate() {
@@ -369,7 +372,10 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     let live_v = if sys.ports.is_empty() {
         json!({"unavailable": "the system has no live view"})
     } else if live.available() {
-        let l = live.lat.lock().map_err(|_| "live poisoned")?;
+        let l = live
+            .lat
+            .lock()
+            .map_err(|_| anyhow::anyhow!("live poisoned"))?;
         json!({"latency": summary(&l.all), "series_s_p50_p99_max_ms": series(&l, t0)})
     } else {
         json!({"unavailable": live::UNAVAILABLE})
@@ -379,7 +385,7 @@ pub fn run(setup: &Setup, spec: &Spec, pool: &Arc<Pool>, work: &Path) -> Result<
     let nulls = lake_watch::parquet_files(&sys.lake.join("listen_events"))
         .first()
         .map(|f| lake_watch::null_counts(f, &["sessionid", "zip", "sessionId", "userId"]))
-        .map(|r| r.unwrap_or_else(|e| json!({"error": e})));
+        .map(|r| r.unwrap_or_else(|e| json!({"error": e.to_string()})));
     Ok(json!({
         "label": spec.label,
         "system": spec.kind.name(),

@@ -66,10 +66,10 @@ impl Running {
     }
 
     /// Fails when a child has exited (the run cannot go on).
-    pub fn check(&mut self) -> Result<(), String> {
+    pub fn check(&mut self) -> anyhow::Result<()> {
         for c in &mut self.children {
             if let Ok(Some(s)) = c.try_wait() {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "{} exited during the run ({s}); its log is in {}",
                     self.kind.name(),
                     self.work.display()
@@ -118,7 +118,7 @@ impl Running {
     }
 
     /// One more pipeline in the same group (a scale-out run's join), pinned to `cpus`.
-    pub fn add_pipeline(&mut self, setup: &Setup, cpus: Option<&str>) -> Result<(), String> {
+    pub fn add_pipeline(&mut self, setup: &Setup, cpus: Option<&str>) -> anyhow::Result<()> {
         let i = self.children.len();
         let (child, port) = spawn_pipeline(setup, &self.work, &self.topics, &self.group, i, cpus)?;
         self.pids.push(child.id());
@@ -149,8 +149,8 @@ pub fn start(
     topics: &[String],
     n: usize,
     pin: &[String],
-) -> Result<Running, String> {
-    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(work).map_err(|e| anyhow::anyhow!("{}: {e}", work.display()))?;
     let mut r = Running {
         kind,
         children: Vec::new(),
@@ -177,11 +177,11 @@ pub fn start(
     Ok(r)
 }
 
-fn log_file(work: &Path, name: &str) -> Result<Stdio, String> {
+fn log_file(work: &Path, name: &str) -> anyhow::Result<Stdio> {
     let p = work.join(name);
     std::fs::File::create(&p)
         .map(Stdio::from)
-        .map_err(|e| format!("{}: {e}", p.display()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
 }
 
 fn spawn_pipeline(
@@ -191,10 +191,10 @@ fn spawn_pipeline(
     group: &str,
     i: usize,
     cpus: Option<&str>,
-) -> Result<(Child, u16), String> {
+) -> anyhow::Result<(Child, u16)> {
     let port = free_port()?;
     let dir = work.join(format!("pipeline-{i}"));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     let quoted: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
     let cfg = dir.join("load.toml");
     // One lake for the whole group (file names carry topic, partition and
@@ -208,7 +208,7 @@ fn spawn_pipeline(
         s.brokers,
         quoted.join(", ")
     );
-    std::fs::write(&cfg, toml).map_err(|e| format!("{}: {e}", cfg.display()))?;
+    std::fs::write(&cfg, toml).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.display()))?;
     let mut cmd = match cpus {
         Some(c) => {
             let mut k = Command::new("taskset");
@@ -225,23 +225,23 @@ fn spawn_pipeline(
         .stderr(log_file(&dir, "stderr.log")?);
     let child = cmd
         .spawn()
-        .map_err(|e| format!("spawn {}: {e}", s.musicaly.display()))?;
+        .map_err(|e| anyhow::anyhow!("spawn {}: {e}", s.musicaly.display()))?;
     Ok((child, port))
 }
 
 /// Waits until the pipeline serves /health (it has parsed its config and started).
-fn wait_web(port: u16, child: &mut Child) -> Result<(), String> {
+fn wait_web(port: u16, child: &mut Child) -> anyhow::Result<()> {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(60) {
         if let Ok(Some(s)) = child.try_wait() {
-            return Err(format!("musicaly pipeline exited at start ({s})"));
+            return Err(anyhow::anyhow!("musicaly pipeline exited at start ({s})"));
         }
         if http_get(port, "/health").is_ok() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!(
+    Err(anyhow::anyhow!(
         "musicaly pipeline: no /health on port {port} after 60 s"
     ))
 }
@@ -252,11 +252,11 @@ fn spawn_spark(
     topics: &[String],
     lake: &Path,
     ckpt: &Path,
-) -> Result<Child, String> {
+) -> anyhow::Result<Child> {
     use std::os::unix::process::CommandExt;
     let jars: Vec<String> = std::fs::read_dir(s.spark_home.join("jars"))
         .map_err(|e| {
-            format!(
+            anyhow::anyhow!(
                 "{}/jars: {e} (run load_tests/spark/install.sh)",
                 s.spark_home.display()
             )
@@ -266,7 +266,7 @@ fn spawn_spark(
         .filter(|p| p.ends_with(".jar"))
         .collect();
     if jars.len() != 4 {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{}/jars holds {} jars, not the connector's 4: run load_tests/spark/install.sh",
             s.spark_home.display(),
             jars.len()
@@ -299,5 +299,5 @@ fn spawn_spark(
         .stderr(log_file(work, "spark-stderr.log")?)
         .process_group(0);
     cmd.spawn()
-        .map_err(|e| format!("spawn spark-submit: {e} (run load_tests/spark/install.sh)"))
+        .map_err(|e| anyhow::anyhow!("spawn spark-submit: {e} (run load_tests/spark/install.sh)"))
 }

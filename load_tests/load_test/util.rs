@@ -77,11 +77,11 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(body.to_string())
 }
 
-pub fn free_port() -> Result<u16, String> {
+pub fn free_port() -> anyhow::Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| format!("free port: {e}"))
+        .map_err(|e| anyhow::anyhow!("free port: {e}"))
 }
 
 /// A name no earlier run used (topics, groups).

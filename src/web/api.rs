@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::history::{HistoryError, Session};
 use super::params::{self, ApiError};
-use super::WebState;
+use super::state::WebState;
 use crate::report::{Filter, Naming};
 
 impl From<HistoryError> for ApiError {

@@ -59,7 +59,7 @@ pub fn run_live(
         let db = db.clone();
         async move {
             let topo = Topology::start_with_live(settings, metrics.clone(), Some(rows.clone()))?;
-            let state = super::WebState::pipeline(db, rows, topo.live.clone(), metrics);
+            let state = super::state::WebState::pipeline(db, rows, topo.live.clone(), metrics);
             let running =
                 super::start(listen, state)
                     .await

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 
-use super::WebState;
+use super::state::WebState;
 
 pub const MIN_GAP: Duration = Duration::from_millis(250);
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
