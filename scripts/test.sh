@@ -83,9 +83,9 @@ log "tests"
 # Tests that need a service, dbt or the fixtures are #[ignore = "needs ..."] so
 # that a plain `cargo test` says what it did not run; here everything runs.
 if [[ " $* " == *" -- "* ]]; then
-  cargo test --release "$@" --include-ignored
+  cargo test --release --no-fail-fast "$@" --include-ignored
 else
-  cargo test --release "$@" -- --include-ignored
+  cargo test --release --no-fail-fast "$@" -- --include-ignored
 fi
 scripts/tests/sim.sh # simulator output md5s, its unsafe code under debug assertions + ASan, import cycles
 scripts/tests/package.sh  # the Debian package: build, dpkg -x, run the extracted binary, rate the units

@@ -8,7 +8,7 @@ use common::*;
 #[test]
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_ok(bin().args([
+    let out = run_ok(bin().env("RUST_LOG", "musicaly=info").args([
         "run",
         "-n",
         "20",
