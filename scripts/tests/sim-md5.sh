@@ -32,8 +32,12 @@ if [ -z "$bin" ]; then
   # The target directory may be shared with other checkouts, which link their own
   # binary at the same path: copy ours at once and check it is ours (its line
   # tables name this checkout's directory).
-  cp "$CARGO_TARGET_DIR/release/musicaly" "$work/musicaly"
-  bin="$work/musicaly"
+  # Laid out as the package is (bin/ and lib/musicaly/), so the binary's rpath
+  # ($ORIGIN/../lib/musicaly) finds libduckdb.so beside it.
+  mkdir -p "$work/bin" "$work/lib/musicaly"
+  cp "$CARGO_TARGET_DIR/release/musicaly" "$work/bin/musicaly"
+  cp -L "$CARGO_TARGET_DIR/lib/musicaly/libduckdb.so" "$work/lib/musicaly/"
+  bin="$work/bin/musicaly"
   grep -aq "$root" "$bin" || {
     echo "sim-md5: $CARGO_TARGET_DIR/release/musicaly was rebuilt from another checkout meanwhile; run again" >&2
     exit 1
