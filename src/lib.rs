@@ -10,6 +10,7 @@ pub mod app;
 pub mod columns;
 pub mod config;
 pub mod event;
+pub mod hash;
 pub mod kafka_security;
 pub mod liveness;
 pub mod memory;

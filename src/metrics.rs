@@ -136,12 +136,6 @@ impl Metrics {
         }
     }
 
-    /// Consumer lag summed over the partitions (None before the first
-    /// statistics, or without Kafka); what the systemd STATUS line shows.
-    pub fn total_lag(&self) -> Option<i64> {
-        self.consumer_lag_total()
-    }
-
     /// Consumer lag summed over partitions; `None` before any statistics (or
     /// without Kafka).
     pub fn consumer_lag_total(&self) -> Option<i64> {

@@ -189,7 +189,7 @@ fn status_line(ready: bool, rate: f64, metrics: &Metrics, stuck: Option<&str>) -
         return "joining the consumer group".to_string();
     }
     let lag = metrics
-        .total_lag()
+        .consumer_lag_total()
         .map_or_else(|| "unknown".to_string(), |l| l.to_string());
     let mut s = format!(
         "consuming: {rate:.0} msg/s, lag {lag}, {} partitions, {} messages in",

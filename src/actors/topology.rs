@@ -263,11 +263,5 @@ impl Spawner {
 }
 
 fn stable_hash(s: &SourceId) -> usize {
-    // FNV-1a: stable across runs and platforms.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.topic.bytes().chain(s.partition.to_le_bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h as usize
+    crate::hash::fnv1a(s.topic.bytes().chain(s.partition.to_le_bytes())) as usize
 }

@@ -173,17 +173,8 @@ impl HourFiles {
                 s.push_str(&format!("{}:{}:{};", t.name(), f.path, f.size));
             }
         }
-        format!("{:016x}", fnv1a(s.as_bytes()))
+        format!("{:016x}", crate::hash::fnv1a(s.bytes()))
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
 }
 
 /// `year=YYYY/month=MM/day=DD/hour=HH` segments → the hour's epoch ms.
